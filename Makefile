@@ -1,0 +1,60 @@
+# insurereco: two commands do everything on a fresh machine with Python 3.11 and make.
+#   make report   installs the pinned environment, executes every chapter, builds the book
+#   make test     lint, build the report, unit + notebook tests, nbval re-execution
+PYTHON ?= python3.11
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed-stamp
+export PATH := $(abspath $(BIN)):$(PATH)
+export PYDEVD_DISABLE_FILE_VALIDATION := 1
+PYTEST_WORKERS ?= 2
+
+.PHONY: install report notebooks smoke book lint format test unit nbval lock clean help
+
+help:
+	@echo "make report   build the whole report (install, execute notebooks, build HTML)"
+	@echo "make test     run every check (lint, report, unit and notebook tests, nbval)"
+	@echo "make install  create .venv from requirements.lock"
+	@echo "make lock     re-pin requirements.in into requirements.lock and environment.yml"
+
+install: $(STAMP)
+
+$(STAMP): requirements.lock pyproject.toml
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check uv==0.13.8
+	$(BIN)/uv pip sync --quiet --python $(BIN)/python requirements.lock
+	$(BIN)/uv pip install --quiet --python $(BIN)/python --no-deps -e .
+	@touch $@
+
+notebooks: install
+	$(BIN)/python -m insurereco.notebooks run --profile full
+
+book: install
+	rm -rf _build/html _build/.doctrees
+	$(BIN)/jupyter-book build . -W -n --keep-going
+
+report: notebooks book
+
+lint: install
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+format: install
+	$(BIN)/ruff check --fix .
+	$(BIN)/ruff format .
+
+# Unit tests, the smoke execution of every notebook, the recorded-metrics checks on the
+# executed book, and nbval re-executing each executed chapter and comparing its outputs.
+test: lint report
+	$(BIN)/pytest -n $(PYTEST_WORKERS) tests book/chapters --nbval \
+		--nbval-sanitize-with tests/nbval_sanitize.cfg --nbval-cell-timeout 600
+
+unit: install
+	$(BIN)/pytest -n $(PYTEST_WORKERS) tests -m "not notebooks"
+
+lock:
+	$(BIN)/uv pip compile requirements.in -o requirements.lock --python-version 3.11 --generate-hashes --quiet
+	$(BIN)/python tools/sync_environment.py
+
+clean:
+	rm -rf _build book/chapters reports

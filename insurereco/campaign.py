@@ -1,0 +1,520 @@
+"""Campaign simulation: who to contact, how many, and whether it pays.
+
+A campaign offers **one product per customer** (the recommender's top product)
+and contacts customers in decreasing order of a score. On held-out customers
+whose hidden product is known, an offer is "accepted" when the offered product
+is the hidden one. For any ranking this module computes, contact by contact,
+the accepted offers, conversion, cost, revenue and profit (:func:`campaign_curve`),
+reads it at chosen depths (:func:`depth_table`, :func:`budget_outcome`,
+:func:`best_depth`), applies the action rule "contact only when
+probability x value > cost" (:func:`action_rule`), measures how the best depth
+moves with the cost/value ratio (:func:`depth_sensitivity`) and compares the
+expected with the realised number of acceptances (:func:`expected_vs_observed`).
+
+Business parameters are data: ``insurereco/rules/campaign.yml`` holds
+``cost_per_contact`` and ``value_per_sale`` (:func:`load_campaign_parameters`).
+"""
+
+from __future__ import annotations
+
+import importlib.resources
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+import yaml
+
+from insurereco.errors import DataValidationError
+
+__all__ = [
+    "DEFAULT_SHARES",
+    "CampaignParameters",
+    "action_rule",
+    "best_depth",
+    "best_offers",
+    "budget_outcome",
+    "campaign_curve",
+    "depth_sensitivity",
+    "depth_table",
+    "expected_vs_observed",
+    "load_campaign_parameters",
+    "plot_depth_sensitivity",
+    "plot_expected_vs_observed",
+    "plot_gain",
+    "plot_lift",
+    "plot_profit",
+]
+
+#: Shares of customers contacted reported by :func:`depth_table`.
+DEFAULT_SHARES = (0.01, 0.02, 0.05, 0.1, 0.2, 0.3, 0.5, 0.75, 1.0)
+
+_RULES_FILE = "campaign.yml"
+_KEYS = ("cost_per_contact", "value_per_sale")
+# TEMPORARY until rules/campaign.yml (owned by the recommender work) exists.
+_FALLBACK = {"cost_per_contact": 10.0, "value_per_sale": 100.0}
+
+
+@dataclass(frozen=True)
+class CampaignParameters:
+    """Cost of one contact and value of one accepted offer (same currency).
+
+    Attributes
+    ----------
+    cost_per_contact : float
+        What one contact costs (call, letter, agent time), whether or not it sells.
+    value_per_sale : float
+        What one accepted offer brings (e.g. first-year margin).
+    """
+
+    cost_per_contact: float
+    value_per_sale: float
+
+    def __post_init__(self) -> None:
+        for key in _KEYS:
+            value = getattr(self, key)
+            if not np.isfinite(value) or value < 0:
+                raise DataValidationError(f"campaign parameters: {key}={value} must be >= 0")
+        if self.value_per_sale == 0:
+            raise DataValidationError("campaign parameters: value_per_sale must be > 0")
+
+    @property
+    def break_even(self) -> float:
+        """Acceptance probability at which a contact pays for itself (cost / value)."""
+        return self.cost_per_contact / self.value_per_sale
+
+
+def load_campaign_parameters(
+    *, cost_per_contact: float | None = None, value_per_sale: float | None = None
+) -> CampaignParameters:
+    """Read the business parameters from ``insurereco/rules/campaign.yml``.
+
+    Parameters
+    ----------
+    cost_per_contact, value_per_sale : float, optional
+        Overrides of the file's values (``None`` keeps the file's value), e.g.
+        from a notebook parameter.
+
+    Returns
+    -------
+    CampaignParameters
+
+    Raises
+    ------
+    DataValidationError
+        If the file lacks a key or holds a negative or non-numeric value.
+    """
+    resource = importlib.resources.files("insurereco").joinpath(f"rules/{_RULES_FILE}")
+    if resource.is_file():
+        rules = yaml.safe_load(resource.read_text("utf-8")) or {}
+    else:
+        rules = _FALLBACK
+    missing = [k for k in _KEYS if k not in rules]
+    if missing:
+        raise DataValidationError(f"rules/{_RULES_FILE}: missing key(s) {missing}")
+    values = {k: rules[k] for k in _KEYS}
+    if cost_per_contact is not None:
+        values["cost_per_contact"] = cost_per_contact
+    if value_per_sale is not None:
+        values["value_per_sale"] = value_per_sale
+    try:
+        values = {k: float(v) for k, v in values.items()}
+    except (TypeError, ValueError) as exc:
+        raise DataValidationError(f"rules/{_RULES_FILE}: non-numeric value in {values}") from exc
+    return CampaignParameters(**values)
+
+
+def _check_inputs(score, accepted) -> tuple[np.ndarray, np.ndarray]:
+    score = np.asarray(score, dtype=float)
+    accepted = np.asarray(accepted)
+    if score.ndim != 1 or accepted.shape != score.shape:
+        raise DataValidationError(
+            f"campaign: score {score.shape} and accepted {accepted.shape} must be 1-D, same length"
+        )
+    if not np.isfinite(score).all():
+        raise DataValidationError("campaign: score holds NaN or infinite values")
+    if not np.isin(accepted, (0, 1)).all():
+        raise DataValidationError("campaign: accepted must hold only 0/1")
+    return score, accepted.astype(np.int64)
+
+
+def best_offers(proba: pd.DataFrame, hidden: pd.Series | None = None) -> pd.DataFrame:
+    """Turn a customers x products probability table into one offer per customer.
+
+    Parameters
+    ----------
+    proba : pandas.DataFrame
+        Output of a recommender's ``predict_proba`` (held products at 0).
+    hidden : pandas.Series, optional
+        The hidden product of each customer (same order as ``proba``); when
+        given, ``accepted`` says whether the offer is that product.
+
+    Returns
+    -------
+    pandas.DataFrame
+        Same index as ``proba``: ``product`` (highest probability; ties go to
+        the first product in column order), ``score`` (its probability) and,
+        with ``hidden``, ``accepted`` (0/1).
+    """
+    values = proba.to_numpy(dtype=float)
+    top = values.argmax(axis=1)
+    offers = pd.DataFrame(
+        {
+            "product": pd.array(np.asarray(proba.columns)[top], dtype="str"),
+            "score": values[np.arange(len(values)), top],
+        },
+        index=proba.index,
+    )
+    if hidden is not None:
+        if len(hidden) != len(proba):
+            raise DataValidationError(
+                f"best_offers: hidden has {len(hidden)} rows, proba has {len(proba)}"
+            )
+        offers["accepted"] = (offers["product"].to_numpy() == np.asarray(hidden)).astype("int64")
+    return offers
+
+
+def campaign_curve(
+    score,
+    accepted,
+    *,
+    parameters: CampaignParameters,
+    order_by=None,
+    random_state: int = 0,
+) -> pd.DataFrame:
+    """Outcome of contacting the first k customers, for every k from 0 to n.
+
+    Parameters
+    ----------
+    score : array-like of float
+        Probability that each customer accepts the offer (used for the
+        expected number of acceptances, and for the order unless ``order_by``).
+    accepted : array-like of {0, 1}
+        Whether each customer accepted (the realised outcome).
+    parameters : CampaignParameters
+        Cost per contact and value per sale.
+    order_by : array-like of float, optional
+        Ranking key (highest first); defaults to ``score``. Pass random numbers
+        for random targeting.
+    random_state : int, default 0
+        Seed of the random tie-break between equal keys.
+
+    Returns
+    -------
+    pandas.DataFrame
+        Rows k = 0..n: ``contacted``, ``share_contacted``, ``accepted``
+        (cumulative), ``expected`` (cumulative sum of scores), ``conversion``
+        (accepted / contacted), ``gain`` (share of all acceptances captured),
+        ``lift`` (conversion / overall acceptance rate), ``cost``, ``revenue``,
+        ``profit`` and ``score`` (score of the k-th customer contacted).
+    """
+    score, accepted = _check_inputs(score, accepted)
+    key = score if order_by is None else np.asarray(order_by, dtype=float)
+    if key.shape != score.shape:
+        raise DataValidationError("campaign: order_by must have the same length as score")
+    tie_break = np.random.default_rng(random_state).random(len(key))
+    order = np.lexsort((tie_break, -key))
+    n = len(score)
+    contacted = np.arange(n + 1)
+    cum_accepted = np.concatenate([[0], np.cumsum(accepted[order])])
+    cum_expected = np.concatenate([[0.0], np.cumsum(score[order])])
+    total = cum_accepted[-1]
+    rate = total / n if n else np.nan
+    with np.errstate(divide="ignore", invalid="ignore"):
+        conversion = np.where(contacted > 0, cum_accepted / contacted, np.nan)
+        gain = cum_accepted / total if total else np.full(n + 1, np.nan)
+        lift = conversion / rate if rate else np.full(n + 1, np.nan)
+    cost = contacted * parameters.cost_per_contact
+    revenue = cum_accepted * parameters.value_per_sale
+    return pd.DataFrame(
+        {
+            "contacted": contacted,
+            "share_contacted": contacted / n if n else contacted.astype(float),
+            "accepted": cum_accepted,
+            "expected": cum_expected,
+            "conversion": conversion,
+            "gain": gain,
+            "lift": lift,
+            "cost": cost.astype(float),
+            "revenue": revenue.astype(float),
+            "profit": (revenue - cost).astype(float),
+            "score": np.concatenate([[np.nan], score[order]]),
+        }
+    )
+
+
+def depth_table(curve: pd.DataFrame, *, shares: Sequence[float] = DEFAULT_SHARES) -> pd.DataFrame:
+    """Read a campaign curve when contacting the top ``p`` share of customers.
+
+    ``k = ceil(p * n)`` customers are contacted for share ``p`` (at least one).
+
+    Returns
+    -------
+    pandas.DataFrame
+        One row per share (column ``top_share``), with the curve's columns.
+    """
+    n = int(curve["contacted"].iloc[-1])
+    shares = np.asarray(shares, dtype=float)
+    if ((shares <= 0) | (shares > 1)).any():
+        raise DataValidationError(f"depth_table: shares must be in (0, 1], got {list(shares)}")
+    k = np.clip(np.ceil(np.round(shares * n, 9)).astype(int), 1, n)
+    table = curve.iloc[k].reset_index(drop=True)
+    table.insert(0, "top_share", shares)
+    return table
+
+
+def budget_outcome(curve: pd.DataFrame, n_contacts: int) -> pd.Series:
+    """Outcome of a fixed budget of ``n_contacts`` contacts (capped at the customer count)."""
+    if n_contacts < 0:
+        raise DataValidationError(f"budget_outcome: n_contacts={n_contacts} must be >= 0")
+    n = int(curve["contacted"].iloc[-1])
+    return curve.iloc[min(int(n_contacts), n)]
+
+
+def best_depth(curve: pd.DataFrame) -> pd.Series:
+    """Row of the curve with the highest profit (the smallest depth among ties).
+
+    Contacting nobody (k = 0, profit 0) is a candidate, so a campaign that
+    cannot pay returns ``contacted == 0``.
+    """
+    return curve.iloc[int(curve["profit"].to_numpy().argmax())]
+
+
+def action_rule(score, accepted, *, parameters: CampaignParameters) -> pd.Series:
+    """Contact exactly the customers whose ``score x value_per_sale > cost_per_contact``.
+
+    With calibrated scores this is the profit-maximising rule: each contact
+    with an acceptance probability above ``cost / value`` pays on average.
+
+    Returns
+    -------
+    pandas.Series
+        ``threshold`` (the break-even probability), ``contacted``,
+        ``share_contacted``, ``accepted``, ``expected``, ``conversion``,
+        ``cost``, ``revenue`` and ``profit``.
+    """
+    score, accepted = _check_inputs(score, accepted)
+    chosen = score * parameters.value_per_sale > parameters.cost_per_contact
+    contacted = int(chosen.sum())
+    n_accepted = int(accepted[chosen].sum())
+    cost = contacted * parameters.cost_per_contact
+    revenue = n_accepted * parameters.value_per_sale
+    return pd.Series(
+        {
+            "threshold": parameters.break_even,
+            "contacted": contacted,
+            "share_contacted": contacted / len(score) if len(score) else np.nan,
+            "accepted": n_accepted,
+            "expected": float(score[chosen].sum()),
+            "conversion": n_accepted / contacted if contacted else np.nan,
+            "cost": float(cost),
+            "revenue": float(revenue),
+            "profit": float(revenue - cost),
+        }
+    )
+
+
+def depth_sensitivity(
+    score,
+    accepted,
+    *,
+    value_per_sale: float,
+    ratios: Sequence[float],
+    random_state: int = 0,
+) -> pd.DataFrame:
+    """How the best depth and the action rule move with the cost/value ratio.
+
+    Parameters
+    ----------
+    score, accepted : array-like
+        As in :func:`campaign_curve`.
+    value_per_sale : float
+        Kept fixed; the cost per contact is ``ratio * value_per_sale``.
+    ratios : sequence of float
+        Cost/value ratios to try (the break-even acceptance probability).
+    random_state : int, default 0
+        Tie-break seed of :func:`campaign_curve`.
+
+    Returns
+    -------
+    pandas.DataFrame
+        One row per ratio: ``cost_value_ratio``, ``cost_per_contact``,
+        ``best_share`` and ``best_profit`` (best fixed depth), ``rule_share``
+        and ``rule_profit`` (action rule).
+    """
+    rows = []
+    for ratio in ratios:
+        params = CampaignParameters(
+            cost_per_contact=float(ratio) * value_per_sale, value_per_sale=value_per_sale
+        )
+        curve = campaign_curve(score, accepted, parameters=params, random_state=random_state)
+        best = best_depth(curve)
+        rule = action_rule(score, accepted, parameters=params)
+        rows.append(
+            {
+                "cost_value_ratio": float(ratio),
+                "cost_per_contact": params.cost_per_contact,
+                "best_share": float(best["share_contacted"]),
+                "best_profit": float(best["profit"]),
+                "rule_share": float(rule["share_contacted"]),
+                "rule_profit": float(rule["profit"]),
+            }
+        )
+    return pd.DataFrame(rows)
+
+
+def expected_vs_observed(
+    score, accepted, *, bins: Sequence[float] = (0, 0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 1)
+) -> pd.DataFrame:
+    """Expected (sum of probabilities) against observed acceptances, by score band.
+
+    Parameters
+    ----------
+    score : array-like of float
+        Predicted acceptance probabilities in [0, 1].
+    accepted : array-like of {0, 1}
+        Realised outcomes.
+    bins : sequence of float
+        Band edges (left-closed, the last band includes 1).
+
+    Returns
+    -------
+    pandas.DataFrame
+        One row per non-empty band: ``band`` (label), ``customers``,
+        ``expected``, ``observed``, ``low`` and ``high`` (expected +- 2
+        standard deviations of a sum of independent Bernoulli outcomes, the
+        range the observed count should fall in if the scores are right), and
+        ``mean_score`` and ``observed_rate``.
+    """
+    score, accepted = _check_inputs(score, accepted)
+    edges = np.asarray(bins, dtype=float)
+    if (np.diff(edges) <= 0).any():
+        raise DataValidationError("expected_vs_observed: bins must increase strictly")
+    band = np.clip(np.searchsorted(edges, score, side="right") - 1, 0, len(edges) - 2)
+    frame = pd.DataFrame(
+        {"band": band, "p": score, "y": accepted, "var": score * (1 - score)}
+    ).groupby("band")
+    table = pd.DataFrame(
+        {
+            "customers": frame["p"].size(),
+            "expected": frame["p"].sum(),
+            "observed": frame["y"].sum(),
+            "sd": np.sqrt(frame["var"].sum()),
+            "mean_score": frame["p"].mean(),
+            "observed_rate": frame["y"].mean(),
+        }
+    )
+    labels = [f"{edges[i]:.2f}-{edges[i + 1]:.2f}" for i in table.index]
+    table["low"] = (table["expected"] - 2 * table["sd"]).clip(lower=0)
+    table["high"] = table["expected"] + 2 * table["sd"]
+    table.insert(0, "band", labels)
+    columns = ["band", "customers", "expected", "observed", "low", "high"]
+    return table[[*columns, "mean_score", "observed_rate"]].reset_index(drop=True)
+
+
+def _axes(ax):
+    if ax is None:
+        import matplotlib.pyplot as plt
+
+        _, ax = plt.subplots(figsize=(6, 4))
+    return ax
+
+
+def plot_gain(curves: Mapping[str, pd.DataFrame], *, ax=None):
+    """Cumulative gain: share of all acceptances captured vs share contacted."""
+    ax = _axes(ax)
+    for name, curve in curves.items():
+        ax.plot(curve["share_contacted"], curve["gain"], label=name)
+    ax.set_xlabel("share of customers contacted")
+    ax.set_ylabel("share of all acceptances captured")
+    ax.set_xlim(0, 1)
+    ax.set_ylim(0, 1.02)
+    ax.legend()
+    return ax
+
+
+def plot_lift(curves: Mapping[str, pd.DataFrame], *, ax=None, min_share: float = 0.01):
+    """Lift: conversion among those contacted divided by the overall acceptance rate."""
+    ax = _axes(ax)
+    for name, curve in curves.items():
+        part = curve[curve["share_contacted"] >= min_share]
+        ax.plot(part["share_contacted"], part["lift"], label=name)
+    ax.axhline(1, color="grey", linestyle=":", linewidth=1)
+    ax.set_xlabel("share of customers contacted")
+    ax.set_ylabel("lift (x the average acceptance rate)")
+    ax.set_xlim(0, 1)
+    ax.legend()
+    return ax
+
+
+def plot_profit(
+    curves: Mapping[str, pd.DataFrame],
+    *,
+    ax=None,
+    rule: pd.Series | None = None,
+):
+    """Profit against share contacted, best depth of each curve marked.
+
+    ``rule`` (output of :func:`action_rule`) adds the action rule as a star.
+    """
+    ax = _axes(ax)
+    for name, curve in curves.items():
+        (line,) = ax.plot(curve["share_contacted"], curve["profit"], label=name)
+        best = best_depth(curve)
+        ax.plot(best["share_contacted"], best["profit"], "o", color=line.get_color())
+    if rule is not None:
+        ax.plot(
+            rule["share_contacted"],
+            rule["profit"],
+            "*",
+            color="black",
+            markersize=12,
+            label="action rule (p x value > cost)",
+        )
+    ax.axhline(0, color="grey", linestyle=":", linewidth=1)
+    ax.set_xlabel("share of customers contacted")
+    ax.set_ylabel("profit")
+    ax.set_xlim(0, 1)
+    ax.legend()
+    return ax
+
+
+def plot_expected_vs_observed(table: pd.DataFrame, *, ax=None):
+    """Bars of expected acceptances per band with their +-2 sd range, dots for observed."""
+    ax = _axes(ax)
+    x = np.arange(len(table))
+    expected = table["expected"].to_numpy()
+    ax.bar(x, expected, color="lightsteelblue", label="expected (sum of probabilities)")
+    ax.errorbar(
+        x,
+        expected,
+        yerr=[expected - table["low"].to_numpy(), table["high"].to_numpy() - expected],
+        fmt="none",
+        ecolor="steelblue",
+        capsize=3,
+    )
+    ax.plot(x, table["observed"], "o", color="darkred", label="observed")
+    ax.set_xticks(x, table["band"], rotation=45, ha="right")
+    ax.set_xlabel("predicted probability band")
+    ax.set_ylabel("acceptances")
+    ax.legend()
+    return ax
+
+
+def plot_depth_sensitivity(table: pd.DataFrame, *, ax=None):
+    """Best share contacted (fixed depth and action rule) against the cost/value ratio."""
+    ax = _axes(ax)
+    ax.plot(table["cost_value_ratio"], table["best_share"], marker="o", label="best fixed depth")
+    ax.plot(
+        table["cost_value_ratio"],
+        table["rule_share"],
+        marker="x",
+        linestyle="--",
+        label="action rule",
+    )
+    ax.set_xscale("log")
+    ax.set_xlabel("cost per contact / value per sale")
+    ax.set_ylabel("share of customers to contact")
+    ax.set_ylim(0, 1.02)
+    ax.legend()
+    return ax

@@ -1,0 +1,244 @@
+"""Metrics of the recommender, with bootstrap intervals over customers.
+
+Inputs are always, for the same customers in the same order:
+
+* ``proba``: customers x products probabilities that each product is the hidden
+  one (held products 0, see :meth:`insurereco.models.Recommender.predict_proba`);
+* ``held``: 0/1 flags of the products the customer is known to hold (masked
+  portfolio);
+* ``hidden``: the hidden product code of each customer.
+
+Metrics:
+
+* ``competition``: the Zindi metric, mean binary log loss over all products of each
+  customer, held products predicted 1 (so they cost nothing), then averaged over
+  customers;
+* ``hit@k``: share of customers whose hidden product is in the top ``k``;
+* ``mrr``: mean reciprocal rank of the hidden product;
+* ``log_loss``: multi-class log loss of the hidden product (``-log p_hidden``);
+* ``ece``: expected calibration error over (customer, non-held product) cells.
+
+Ranks count ties against the model (a hidden product tied with another is ranked
+below it). "Non-dominant" customers are those whose hidden product is not one of
+the two most held products (RVSZ and K6QO in Zimnat): always answering those two
+scores well overall and is useless for cross-selling.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+from insurereco.calibration import expected_calibration_error
+
+__all__ = [
+    "ADDITIVE_METRICS",
+    "competition_log_loss",
+    "customer_scores",
+    "dominant_products",
+    "evaluate",
+    "hidden_rank",
+    "per_product",
+]
+
+_EPS = 1e-15
+
+#: Metrics that are means of per-customer scores (see :func:`customer_scores`).
+ADDITIVE_METRICS: tuple[str, ...] = ("competition", "hit@1", "hit@3", "hit@5", "mrr", "log_loss")
+
+
+def _arrays(
+    proba, held, hidden, products=None
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, list[str]]:
+    """Return probability matrix, held flags, hidden class index and product names."""
+    if isinstance(proba, pd.DataFrame):
+        products = list(proba.columns)
+    matrix = np.asarray(proba, dtype=float)
+    flags = np.asarray(held, dtype=bool)
+    hidden = np.asarray(hidden)
+    if products is None:
+        products = [str(i) for i in range(matrix.shape[1])]
+    if matrix.shape != flags.shape or len(hidden) != len(matrix):
+        raise ValueError(
+            f"proba {matrix.shape}, held {flags.shape} and hidden ({len(hidden)}) must describe "
+            "the same customers and products"
+        )
+    index = pd.Index(products).get_indexer(hidden.astype(str))
+    if (index < 0).any():
+        unknown = sorted(set(hidden[index < 0].astype(str)))[:3]
+        raise ValueError(f"hidden products not among the predicted columns: {', '.join(unknown)}")
+    return matrix, flags, index, products
+
+
+def competition_log_loss(truth, holding_proba) -> float:
+    """Zindi metric: mean binary log loss over every (customer, product) cell.
+
+    Parameters
+    ----------
+    truth : array-like, shape (n, k)
+        0/1 true holdings (complete portfolio).
+    holding_proba : array-like, shape (n, k)
+        Predicted probability of holding each product (held products 1).
+    """
+    y = np.asarray(truth, dtype=float)
+    p = np.clip(np.asarray(holding_proba, dtype=float), _EPS, 1 - _EPS)
+    return float(np.mean(-(y * np.log(p) + (1 - y) * np.log(1 - p))))
+
+
+def hidden_rank(proba, held, hidden, *, products=None) -> np.ndarray:
+    """Rank (1 = top) of the hidden product among the customer's non-held products.
+
+    ``products`` names the columns when ``proba`` is an array (default: ``"0"``, ``"1"``...).
+    """
+    matrix, flags, index, _ = _arrays(proba, held, hidden, products)
+    p_hidden = matrix[np.arange(len(matrix)), index]
+    return ((matrix >= p_hidden[:, None]) & ~flags).sum(axis=1)
+
+
+def customer_scores(proba, held, hidden, *, products=None) -> pd.DataFrame:
+    """Per-customer scores whose means are the additive metrics.
+
+    ``products`` names the columns when ``proba`` is an array.
+
+    Returns
+    -------
+    DataFrame
+        Columns ``hidden``, ``rank``, ``competition``, ``hit@1``, ``hit@3``, ``hit@5``,
+        ``mrr`` (reciprocal rank) and ``log_loss``; index of ``proba`` when a frame.
+    """
+    matrix, flags, index, products = _arrays(proba, held, hidden, products)
+    rank = hidden_rank(matrix, flags, index.astype(str))
+    truth = flags.astype(float)
+    truth[np.arange(len(matrix)), index] = 1.0
+    holding = np.clip(np.where(flags, 1.0, matrix), _EPS, 1 - _EPS)
+    cell_loss = -(truth * np.log(holding) + (1 - truth) * np.log(1 - holding))
+    p_hidden = np.clip(matrix[np.arange(len(matrix)), index], _EPS, 1.0)
+    scores = pd.DataFrame(
+        {
+            "hidden": np.asarray(products)[index],
+            "rank": rank,
+            "competition": cell_loss.mean(axis=1),
+            "hit@1": (rank <= 1).astype(float),
+            "hit@3": (rank <= 3).astype(float),
+            "hit@5": (rank <= 5).astype(float),
+            "mrr": 1.0 / rank,
+            "log_loss": -np.log(p_hidden),
+        }
+    )
+    if isinstance(proba, pd.DataFrame):
+        scores.index = proba.index
+    return scores
+
+
+def dominant_products(portfolio: pd.DataFrame, products, *, n: int = 2) -> tuple[str, ...]:
+    """The ``n`` most held products of ``portfolio`` (RVSZ and K6QO in Zimnat)."""
+    counts = portfolio.loc[:, list(products)].sum()
+    return tuple(counts.sort_values(ascending=False, kind="stable").index[:n])
+
+
+def _metric_values(
+    scores: pd.DataFrame, matrix: np.ndarray, index: np.ndarray, weight: np.ndarray
+) -> dict[str, float]:
+    """Weighted additive metrics plus ECE for one (bootstrap) weighting of customers."""
+    values = {m: float(np.average(scores[m], weights=weight)) for m in ADDITIVE_METRICS}
+    values["ece"] = expected_calibration_error(matrix, index, sample_weight=weight)
+    return values
+
+
+def evaluate(
+    proba,
+    held,
+    hidden,
+    *,
+    dominant: tuple[str, ...] = ("RVSZ", "K6QO"),
+    n_boot: int = 200,
+    random_state: int = 0,
+) -> pd.DataFrame:
+    """All metrics, overall and for non-dominant customers, with bootstrap 95% intervals.
+
+    Parameters
+    ----------
+    proba, held, hidden
+        See the module docstring.
+    dominant : tuple of str
+        Products excluded from the "non-dominant" subset.
+    n_boot : int, default 200
+        Bootstrap resamples of customers (0 for no intervals).
+    random_state : int, default 0
+        Seed of the bootstrap.
+
+    Returns
+    -------
+    DataFrame
+        Index ``(subset, metric)`` with subsets ``overall`` and ``non_dominant``;
+        columns ``value``, ``ci_low``, ``ci_high`` and ``n_customers``.
+    """
+    matrix, flags, index, products = _arrays(proba, held, hidden)
+    scores = customer_scores(matrix, flags, index.astype(str))
+    subsets = {
+        "overall": np.ones(len(matrix), dtype=bool),
+        "non_dominant": ~np.isin(np.asarray(products)[index], dominant),
+    }
+    rng = np.random.default_rng(random_state)
+    rows = []
+    for name, member in subsets.items():
+        n = int(member.sum())
+        if n == 0:
+            continue
+        sub_scores = scores.loc[member].reset_index(drop=True)
+        sub_matrix, sub_index = matrix[member], index[member]
+        point = _metric_values(sub_scores, sub_matrix, sub_index, np.ones(n))
+        draws = [
+            _metric_values(
+                sub_scores, sub_matrix, sub_index, np.bincount(rng.integers(0, n, n), minlength=n)
+            )
+            for _ in range(n_boot)
+        ]
+        for metric, value in point.items():
+            boot = np.array([d[metric] for d in draws]) if draws else np.array([np.nan])
+            rows.append(
+                {
+                    "subset": name,
+                    "metric": metric,
+                    "value": value,
+                    "ci_low": float(np.quantile(boot, 0.025)),
+                    "ci_high": float(np.quantile(boot, 0.975)),
+                    "n_customers": n,
+                }
+            )
+    return pd.DataFrame(rows).set_index(["subset", "metric"])
+
+
+def per_product(proba, held, hidden) -> pd.DataFrame:
+    """Metrics per product.
+
+    Returns
+    -------
+    DataFrame
+        Index product; ``n_hidden`` (customers whose hidden product it is), their
+        ``hit@1``, ``hit@3``, ``hit@5``, ``mrr`` and ``log_loss``; ``mean_proba`` and
+        ``ece`` of the product's column over customers not holding it; and
+        ``competition``, the column's mean binary log loss over all customers.
+    """
+    matrix, flags, index, products = _arrays(proba, held, hidden)
+    scores = customer_scores(matrix, flags, index.astype(str))
+    truth = flags.astype(float)
+    truth[np.arange(len(matrix)), index] = 1.0
+    holding = np.clip(np.where(flags, 1.0, matrix), _EPS, 1 - _EPS)
+    cell_loss = -(truth * np.log(holding) + (1 - truth) * np.log(1 - holding))
+    rows = []
+    for j, product in enumerate(products):
+        mine = index == j
+        open_ = ~flags[:, j]
+        row = {"product": product, "n_hidden": int(mine.sum())}
+        for metric in ("hit@1", "hit@3", "hit@5", "mrr", "log_loss"):
+            row[metric] = float(scores.loc[mine, metric].mean()) if mine.any() else np.nan
+        row["mean_proba"] = float(matrix[open_, j].mean()) if open_.any() else np.nan
+        row["ece"] = (
+            expected_calibration_error(matrix[open_, j], mine[open_].astype(int))
+            if open_.any()
+            else np.nan
+        )
+        row["competition"] = float(cell_loss[:, j].mean())
+        rows.append(row)
+    return pd.DataFrame(rows).set_index("product")

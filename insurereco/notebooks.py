@@ -1,0 +1,130 @@
+"""Execute the parameterised chapter notebooks with Papermill.
+
+Each chapter source ``notebooks/NN_name.ipynb`` has one cell tagged ``parameters``.
+``notebooks/params/NN_name.yml`` may hold two parameter sets::
+
+    smoke: {SAMPLE_SIZE: 2000}   # fast run used by the tests
+    full: {}                     # overrides of the notebook defaults for the book
+
+Usage::
+
+    python -m insurereco.notebooks run [--profile full|smoke] [--only NN_name ...]
+                                       [--output-dir book/chapters] [--metrics-dir DIR]
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from collections.abc import Iterable
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from insurereco.data import PROJECT_ROOT
+
+__all__ = [
+    "BOOK_CHAPTERS",
+    "NOTEBOOKS_DIR",
+    "chapter_names",
+    "execute_notebook",
+    "main",
+    "notebook_parameters",
+    "run_notebooks",
+]
+
+NOTEBOOKS_DIR = PROJECT_ROOT / "notebooks"
+BOOK_CHAPTERS = PROJECT_ROOT / "book" / "chapters"
+PROFILES = ("full", "smoke")
+
+
+def chapter_names(notebooks_dir: Path = NOTEBOOKS_DIR) -> list[str]:
+    """Stems of every chapter notebook, in file-name order."""
+    return sorted(p.stem for p in notebooks_dir.glob("*.ipynb"))
+
+
+def notebook_parameters(
+    name: str, *, profile: str = "full", notebooks_dir: Path = NOTEBOOKS_DIR
+) -> dict[str, Any]:
+    """Parameters for ``name`` under ``profile`` from ``notebooks/params/<name>.yml``."""
+    if profile not in PROFILES:
+        raise ValueError(f"profile must be one of {PROFILES}, got {profile!r}")
+    path = notebooks_dir / "params" / f"{name}.yml"
+    if not path.is_file():
+        return {}
+    sets = yaml.safe_load(path.read_text()) or {}
+    unknown = set(sets) - set(PROFILES)
+    if unknown:
+        raise ValueError(f"{path}: unknown parameter set(s) {sorted(unknown)}")
+    return dict(sets.get(profile) or {})
+
+
+def execute_notebook(
+    name: str,
+    *,
+    profile: str = "full",
+    output_dir: Path = BOOK_CHAPTERS,
+    parameters: dict[str, Any] | None = None,
+    notebooks_dir: Path = NOTEBOOKS_DIR,
+) -> Path:
+    """Execute one chapter notebook with Papermill and return the executed copy's path.
+
+    The notebook runs with the project root as working directory; ``parameters``
+    override the profile's parameters, which override the notebook defaults.
+    """
+    import papermill as pm
+
+    params = notebook_parameters(name, profile=profile, notebooks_dir=notebooks_dir)
+    params.update(parameters or {})
+    output_dir.mkdir(parents=True, exist_ok=True)
+    output = output_dir / f"{name}.ipynb"
+    os.environ.setdefault("PYDEVD_DISABLE_FILE_VALIDATION", "1")
+    pm.execute_notebook(
+        str(notebooks_dir / f"{name}.ipynb"),
+        str(output),
+        parameters=params,
+        cwd=str(PROJECT_ROOT),
+        kernel_name="python3",
+        progress_bar=False,
+        log_output=False,
+        report_mode=False,
+    )
+    return output
+
+
+def run_notebooks(
+    names: Iterable[str] | None = None,
+    *,
+    profile: str = "full",
+    output_dir: Path = BOOK_CHAPTERS,
+    metrics_dir: Path | None = None,
+) -> list[Path]:
+    """Execute several chapters (default: all) and return the executed copies."""
+    extra = {"METRICS_DIR": str(metrics_dir)} if metrics_dir else {}
+    outputs = []
+    for name in names or chapter_names():
+        print(f"executing {name} ({profile})", flush=True)
+        outputs.append(execute_notebook(name, profile=profile, output_dir=output_dir, parameters=extra))
+    return outputs
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Command-line entry point (see module docstring)."""
+    parser = argparse.ArgumentParser(prog="python -m insurereco.notebooks")
+    sub = parser.add_subparsers(dest="command", required=True)
+    run = sub.add_parser("run", help="execute chapter notebooks with Papermill")
+    run.add_argument("--profile", choices=PROFILES, default="full")
+    run.add_argument("--only", nargs="+", metavar="NAME", help="chapter stems to run")
+    run.add_argument("--output-dir", type=Path, default=BOOK_CHAPTERS)
+    run.add_argument("--metrics-dir", type=Path, default=None)
+    args = parser.parse_args(argv)
+    run_notebooks(
+        args.only, profile=args.profile, output_dir=args.output_dir, metrics_dir=args.metrics_dir
+    )
+    return 0
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

@@ -1,0 +1,1238 @@
+"""Prospect propensity: who will accept an offer at all.
+
+A generic tool for any tabular campaign file (one row per contacted prospect, one
+binary outcome column):
+
+* :func:`read_table` reads a delimited file, guessing the separator and whether the
+  first line is a header;
+* :func:`infer_schema` types the columns (numeric or categorical), records the
+  categories seen at fit time and refuses known leaking columns (``duration``);
+* :func:`fit_estimator` / :func:`fit_propensity` fit one of the model zoo
+  (:data:`MODEL_TYPES`), optionally calibrated, and :class:`PropensityModel` scores new
+  files, mapping unseen categories to an explicit bucket;
+* :func:`classification_metrics`, :func:`metrics_table`, :func:`capture_at_top`,
+  :func:`tune_time_aware`, :func:`learning_curve_table` and :func:`compare_segmented`
+  evaluate models;
+* :func:`roi_by_depth`, :func:`roi_at_thresholds`, :func:`break_even_threshold` and
+  :func:`campaign_scenario` turn probabilities into contacts, cost and profit, with the
+  economics in ``insurereco/rules/propensity.yml``;
+* ``plot_*`` helpers draw on a given ``ax``.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import itertools
+import os
+import tempfile
+import warnings
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from functools import cache
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+import joblib
+import numpy as np
+import pandas as pd
+import yaml
+from sklearn.calibration import CalibratedClassifierCV, calibration_curve
+from sklearn.compose import ColumnTransformer
+from sklearn.ensemble import HistGradientBoostingClassifier, RandomForestClassifier
+from sklearn.linear_model import LogisticRegression
+from sklearn.metrics import (
+    accuracy_score,
+    average_precision_score,
+    brier_score_loss,
+    f1_score,
+    log_loss,
+    precision_score,
+    recall_score,
+    roc_auc_score,
+)
+from sklearn.model_selection import StratifiedKFold
+from sklearn.pipeline import Pipeline
+from sklearn.preprocessing import OneHotEncoder, StandardScaler
+from sklearn.tree import DecisionTreeClassifier
+from xgboost import XGBClassifier
+
+from insurereco.errors import DataNotFoundError, DataValidationError
+
+__all__ = [
+    "MODEL_FORMAT",
+    "MODEL_LABELS",
+    "MODEL_TYPES",
+    "LeakageWarning",
+    "PropensityModel",
+    "TableSchema",
+    "UnseenCategoryWarning",
+    "binary_target",
+    "break_even_threshold",
+    "campaign_scenario",
+    "capture_at_top",
+    "check_leakage",
+    "classification_metrics",
+    "compare_segmented",
+    "fit_estimator",
+    "fit_propensity",
+    "infer_schema",
+    "learning_curve_table",
+    "load_rules",
+    "make_estimator",
+    "metrics_table",
+    "plot_capture_curve",
+    "plot_learning_curve",
+    "plot_reliability",
+    "plot_roi_by_depth",
+    "read_table",
+    "roi_at_thresholds",
+    "roi_by_depth",
+    "tune_time_aware",
+]
+
+#: Model types of the zoo, in the order of the comparison table.
+MODEL_TYPES = ("logistic", "tree", "forest", "gboost", "xgboost")
+#: Readable names of the model types.
+MODEL_LABELS = {
+    "logistic": "Logistic regression",
+    "tree": "Decision tree",
+    "forest": "Random forest",
+    "gboost": "Gradient boosting",
+    "xgboost": "XGBoost",
+}
+#: Tag stored in saved model files.
+MODEL_FORMAT = "insurereco-propensity/1"
+
+_SEPARATORS = (",", ";", "\t", "|")
+_POSITIVE_WORDS = ("yes", "y", "true", "t", "1", "1.0", "oui")
+_NEGATIVE_WORDS = ("no", "n", "false", "f", "0", "0.0", "non")
+
+
+class UnseenCategoryWarning(UserWarning):
+    """Scoring data holds categories not seen at fit time (mapped to the unseen bucket)."""
+
+
+class LeakageWarning(UserWarning):
+    """A known leaking column was kept because the caller explicitly allowed it."""
+
+
+@cache
+def _rules() -> dict[str, Any]:
+    text = resources.files("insurereco").joinpath("rules/propensity.yml").read_text("utf-8")
+    return yaml.safe_load(text)
+
+
+def load_rules() -> dict[str, Any]:
+    """Campaign economics and guards from ``insurereco/rules/propensity.yml``.
+
+    Returns
+    -------
+    dict
+        Keys ``cost_per_contact``, ``value_per_subscription``, ``currency``,
+        ``thresholds``, ``leaky_columns`` (name -> reason), ``unseen_category`` and
+        ``missing_category``. A fresh copy each call.
+    """
+    rules = _rules()
+    return {
+        k: (dict(v) if isinstance(v, dict) else list(v) if isinstance(v, list) else v)
+        for k, v in rules.items()
+    }
+
+
+# --------------------------------------------------------------------------- reading
+
+
+def _sniff_separator(lines: list[str]) -> str:
+    """Pick the separator that splits every sample line into the same number (>1) of fields."""
+    best, best_fields = ",", 1
+    for sep in _SEPARATORS:
+        counts = {len(row) for row in csv.reader(lines, delimiter=sep)}
+        if len(counts) == 1 and (n := counts.pop()) > best_fields:
+            best, best_fields = sep, n
+    return best
+
+
+def _is_number(text: str) -> bool:
+    try:
+        float(text)
+    except ValueError:
+        return False
+    return True
+
+
+def read_table(
+    path: str | os.PathLike,
+    *,
+    sep: str | None = None,
+    header: str = "auto",
+) -> pd.DataFrame:
+    """Read a delimited campaign file, guessing the separator and the header.
+
+    Parameters
+    ----------
+    path : path-like
+        CSV-like text file (``,``, ``;``, tab or ``|`` separated; UTF-8 or cp1252).
+    sep : str, optional
+        Force the separator instead of guessing it from the first lines.
+    header : {"auto", "yes", "no"}
+        ``"auto"`` treats the first line as data when every field is a number; the
+        columns are then named ``col1``, ``col2``, ... (1-based positions).
+
+    Returns
+    -------
+    DataFrame
+        Numeric columns numeric, text columns ``str``.
+
+    Raises
+    ------
+    DataNotFoundError
+        The file does not exist.
+    DataValidationError
+        The file is empty, has no data rows or cannot be parsed.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise DataNotFoundError(f"{path}: file not found")
+    raw = path.read_bytes()
+    try:
+        text = raw.decode("utf-8-sig")
+    except UnicodeDecodeError:
+        text = raw.decode("cp1252")
+    lines = [line for line in text.splitlines() if line.strip()]
+    if not lines:
+        raise DataValidationError(f"{path}: file is empty")
+    if header not in {"auto", "yes", "no"}:
+        raise ValueError(f"header must be 'auto', 'yes' or 'no', got {header!r}")
+    sep = sep or _sniff_separator(lines[:50])
+    first = next(csv.reader(lines[:1], delimiter=sep))
+    has_header = header == "yes" or (
+        header == "auto" and not all(_is_number(f.strip()) for f in first)
+    )
+    names = None if has_header else [f"col{i + 1}" for i in range(len(first))]
+    try:
+        df = pd.read_csv(io.StringIO(text), sep=sep, header=0 if has_header else None, names=names)
+    except (pd.errors.ParserError, ValueError) as exc:
+        raise DataValidationError(f"{path}: cannot parse as a table ({exc})") from exc
+    if df.empty:
+        raise DataValidationError(f"{path}: file has a header but no data rows")
+    df.columns = [str(c).strip() for c in df.columns]
+    return df
+
+
+# --------------------------------------------------------------------------- schema
+
+
+def binary_target(
+    values: pd.Series, *, positive: Any = None, source: str = "data"
+) -> tuple[np.ndarray, Any]:
+    """Turn a two-valued outcome column into 0/1.
+
+    Parameters
+    ----------
+    values : Series
+        The outcome column.
+    positive : optional
+        The label meaning "accepted". When omitted it is guessed: 1, True, "yes",
+        "y", "true", "oui" (case-insensitive).
+    source : str
+        File name for error messages.
+
+    Returns
+    -------
+    y : ndarray of int8
+    positive : the label mapped to 1
+
+    Raises
+    ------
+    DataValidationError
+        Missing values, not exactly two distinct values, or no recognisable positive label.
+    """
+    name = values.name
+    if values.isna().any():
+        raise DataValidationError(
+            f"{source}: target column {name!r} has {int(values.isna().sum())} missing values"
+        )
+    distinct = list(pd.unique(values))
+    if len(distinct) != 2:
+        shown = ", ".join(repr(v) for v in distinct[:5])
+        raise DataValidationError(
+            f"{source}: target column {name!r} must be binary (two distinct values), "
+            f"found {len(distinct)}: {shown}{' ...' if len(distinct) > 5 else ''}"
+        )
+    if positive is None:
+        hits = [v for v in distinct if str(v).strip().lower() in _POSITIVE_WORDS]
+        if len(hits) != 1:
+            raise DataValidationError(
+                f"{source}: cannot tell which value of target {name!r} means 'accepted' "
+                f"({distinct[0]!r} or {distinct[1]!r}); pass the positive label explicitly"
+            )
+        positive = hits[0]
+    as_text = values.astype(str).str.strip()
+    if str(positive).strip() not in set(as_text):
+        raise DataValidationError(
+            f"{source}: positive label {positive!r} not found in target column {name!r}"
+        )
+    y = (as_text == str(positive).strip()).to_numpy().astype("int8")
+    return y, positive
+
+
+def check_leakage(
+    columns: Sequence[str], *, allow_leaky: bool = False, source: str = "data"
+) -> list[str]:
+    """Refuse (or, when allowed, warn about) known leaking columns.
+
+    Parameters
+    ----------
+    columns : sequence of str
+        Feature columns about to be used.
+    allow_leaky : bool
+        Keep them anyway, with a :class:`LeakageWarning`.
+    source : str
+        File name for the message.
+
+    Returns
+    -------
+    list of str
+        The leaking columns found (empty when none).
+
+    Raises
+    ------
+    DataValidationError
+        A leaking column is present and ``allow_leaky`` is false.
+    """
+    leaky = load_rules()["leaky_columns"]
+    found = [c for c in columns if str(c).strip().lower() in leaky]
+    for column in found:
+        reason = leaky[str(column).strip().lower()]
+        message = f"{source}: column {column!r} leaks the outcome: {reason}"
+        if not allow_leaky:
+            raise DataValidationError(
+                f"{message}. Drop it (--drop {column}) or allow it explicitly (--allow-leaky)"
+            )
+        warnings.warn(message, LeakageWarning, stacklevel=2)
+    return found
+
+
+@dataclass(frozen=True)
+class TableSchema:
+    """Column types and categories recorded at fit time.
+
+    Attributes
+    ----------
+    target : str
+        Outcome column.
+    positive : object
+        Label of the outcome meaning "accepted".
+    numeric : tuple of str
+        Numeric feature columns.
+    categorical : dict
+        Categorical feature column -> sorted categories seen at fit (as text).
+    medians : dict
+        Numeric column -> fit-time median, used for missing values.
+    key : str or None
+        Identifier column copied to the scored output.
+    """
+
+    target: str
+    positive: Any
+    numeric: tuple[str, ...]
+    categorical: dict[str, tuple[str, ...]]
+    medians: dict[str, float] = field(default_factory=dict)
+    key: str | None = None
+
+    @property
+    def features(self) -> list[str]:
+        """All feature columns, numeric first."""
+        return [*self.numeric, *self.categorical]
+
+    def encode(self, df: pd.DataFrame, *, source: str = "data") -> tuple[pd.DataFrame, dict]:
+        """Type ``df``'s feature columns as at fit time.
+
+        Missing numbers become the fit median; missing categories the missing label;
+        categories never seen at fit become the unseen bucket.
+
+        Returns
+        -------
+        X : DataFrame
+            Feature columns only.
+        unseen : dict
+            Column -> number of rows mapped to the unseen bucket (only non-zero).
+
+        Raises
+        ------
+        DataValidationError
+            A feature column is missing or a numeric column holds text.
+        """
+        missing = [c for c in self.features if c not in df.columns]
+        if missing:
+            raise DataValidationError(f"{source}: missing feature column(s) {missing}")
+        rules = load_rules()
+        out = {}
+        for column in self.numeric:
+            values = pd.to_numeric(df[column], errors="coerce")
+            bad = values.isna() & df[column].notna()
+            if bad.any():
+                example = df.loc[bad, column].iloc[0]
+                raise DataValidationError(
+                    f"{source}: numeric column {column!r} holds non-numbers, e.g. {example!r}"
+                )
+            out[column] = values.fillna(self.medians.get(column, 0.0)).astype("float64")
+        unseen = {}
+        for column, seen in self.categorical.items():
+            text = _category_text(df[column], rules["missing_category"])
+            new = ~text.isin(seen)
+            if new.any():
+                unseen[column] = int(new.sum())
+                text = text.where(~new, rules["unseen_category"])
+            out[column] = text
+        return pd.DataFrame(out, index=df.index), unseen
+
+    def features_frame(
+        self, df: pd.DataFrame, *, source: str = "data", warn: bool = True
+    ) -> pd.DataFrame:
+        """:meth:`encode` and warn (:class:`UnseenCategoryWarning`) about unseen categories."""
+        X, unseen = self.encode(df, source=source)
+        if unseen and warn:
+            detail = ", ".join(f"{c}: {n}" for c, n in unseen.items())
+            warnings.warn(
+                f"{source}: {sum(unseen.values())} value(s) of categories not seen at fit "
+                f"were scored as {load_rules()['unseen_category']!r} ({detail})",
+                UnseenCategoryWarning,
+                stacklevel=2,
+            )
+        return X
+
+    def labels(self, df: pd.DataFrame, *, source: str = "data") -> np.ndarray:
+        """The 0/1 outcome of ``df``."""
+        if self.target not in df.columns:
+            raise DataValidationError(f"{source}: target column {self.target!r} not found")
+        y, _ = binary_target(df[self.target], positive=self.positive, source=source)
+        return y
+
+
+def _category_text(values: pd.Series, missing_label: str) -> pd.Series:
+    text = values.astype("string").str.strip()
+    return text.fillna(missing_label).astype(str)
+
+
+def infer_schema(
+    df: pd.DataFrame,
+    *,
+    target: str,
+    drop: Sequence[str] = (),
+    key: str | None = None,
+    categorical: Sequence[str] = (),
+    positive: Any = None,
+    allow_leaky: bool = False,
+    source: str = "data",
+) -> TableSchema:
+    """Type the columns of a campaign table and record what fitting needs.
+
+    Parameters
+    ----------
+    df : DataFrame
+        Training rows, including the outcome.
+    target : str
+        Binary outcome column.
+    drop : sequence of str
+        Columns to leave out (each must exist).
+    key : str, optional
+        Identifier column, kept out of the features and copied to scored files.
+    categorical : sequence of str
+        Numeric-looking columns to treat as categories (e.g. coded customer types).
+    positive : optional
+        Outcome label meaning "accepted" (guessed when omitted, see :func:`binary_target`).
+    allow_leaky : bool
+        Keep known leaking columns (see :func:`check_leakage`).
+    source : str
+        File name for messages.
+
+    Returns
+    -------
+    TableSchema
+
+    Raises
+    ------
+    DataValidationError
+        Empty table, missing target/key/drop columns, non-binary target, leaking column,
+        or no feature left.
+    """
+    if df.empty:
+        raise DataValidationError(f"{source}: no rows")
+    if target not in df.columns:
+        raise DataValidationError(
+            f"{source}: target column {target!r} not found; columns are {list(df.columns)}"
+        )
+    named = [*drop, *categorical, *([key] if key else [])]
+    absent = [c for c in named if c not in df.columns]
+    if absent:
+        raise DataValidationError(f"{source}: column(s) {absent} not found")
+    _, positive = binary_target(df[target], positive=positive, source=source)
+    columns = [c for c in df.columns if c not in {target, key, *drop}]
+    check_leakage(columns, allow_leaky=allow_leaky, source=source)
+    rules = load_rules()
+    numeric, cats, medians = [], {}, {}
+    for column in columns:
+        values = df[column]
+        is_number = pd.api.types.is_numeric_dtype(values) and not pd.api.types.is_bool_dtype(values)
+        if is_number and column not in categorical:
+            median = float(values.median()) if values.notna().any() else 0.0
+            numeric.append(column)
+            medians[column] = median
+            continue
+        text = _category_text(values, rules["missing_category"])
+        if not is_number and len(df) >= 20 and text.nunique() == len(df):
+            warnings.warn(
+                f"{source}: column {column!r} has a different value on every row and is "
+                "left out as an identifier (name it with key= / --key to keep it in the output)",
+                UserWarning,
+                stacklevel=2,
+            )
+            continue
+        cats[column] = tuple(sorted(set(text)))
+    if not numeric and not cats:
+        raise DataValidationError(f"{source}: no feature column left after dropping")
+    return TableSchema(
+        target=target,
+        positive=positive,
+        numeric=tuple(numeric),
+        categorical=cats,
+        medians=medians,
+        key=key,
+    )
+
+
+# --------------------------------------------------------------------------- models
+
+
+def make_estimator(model_type: str, *, random_state: int = 0, n_jobs: int = 2, **params):
+    """A fresh classifier of the zoo with moderate defaults.
+
+    Parameters
+    ----------
+    model_type : {"logistic", "tree", "forest", "gboost", "xgboost"}
+    random_state : int
+    n_jobs : int
+        Threads for the forest and XGBoost.
+    **params
+        Overrides of the defaults.
+    """
+    defaults: dict[str, tuple[type, dict]] = {
+        "logistic": (LogisticRegression, {"C": 1.0, "max_iter": 2000}),
+        "tree": (
+            DecisionTreeClassifier,
+            {"max_depth": 6, "min_samples_leaf": 50, "random_state": random_state},
+        ),
+        "forest": (
+            RandomForestClassifier,
+            {
+                "n_estimators": 200,
+                "min_samples_leaf": 10,
+                "max_features": "sqrt",
+                "n_jobs": n_jobs,
+                "random_state": random_state,
+            },
+        ),
+        "gboost": (
+            HistGradientBoostingClassifier,
+            {
+                "max_iter": 200,
+                "learning_rate": 0.05,
+                "max_leaf_nodes": 15,
+                "early_stopping": False,
+                "random_state": random_state,
+            },
+        ),
+        "xgboost": (
+            XGBClassifier,
+            {
+                "n_estimators": 200,
+                "max_depth": 4,
+                "learning_rate": 0.05,
+                "subsample": 0.8,
+                "colsample_bytree": 0.8,
+                "min_child_weight": 5,
+                "tree_method": "hist",
+                "eval_metric": "logloss",
+                "n_jobs": n_jobs,
+                "random_state": random_state,
+            },
+        ),
+    }
+    if model_type not in defaults:
+        raise ValueError(f"model_type must be one of {list(defaults)}, got {model_type!r}")
+    cls, kwargs = defaults[model_type]
+    return cls(**{**kwargs, **params})
+
+
+def _preprocessor(schema: TableSchema) -> ColumnTransformer:
+    unseen = load_rules()["unseen_category"]
+    parts = []
+    if schema.numeric:
+        parts.append(("num", StandardScaler(), list(schema.numeric)))
+    if schema.categorical:
+        cats = [[*seen, unseen] for seen in schema.categorical.values()]
+        parts.append(
+            (
+                "cat",
+                OneHotEncoder(categories=cats, sparse_output=False, handle_unknown="error"),
+                list(schema.categorical),
+            )
+        )
+    return ColumnTransformer(parts, verbose_feature_names_out=False)
+
+
+def fit_estimator(
+    model_type: str,
+    schema: TableSchema,
+    X: pd.DataFrame,
+    y: np.ndarray,
+    *,
+    params: Mapping[str, Any] | None = None,
+    sample_weight: np.ndarray | None = None,
+    random_state: int = 0,
+) -> Pipeline:
+    """Fit ``preprocessing + model`` on already encoded features (:meth:`TableSchema.encode`).
+
+    Returns
+    -------
+    Pipeline
+        Fitted; ``predict_proba(X)[:, 1]`` is the acceptance probability.
+    """
+    pipe = Pipeline(
+        [
+            ("prep", _preprocessor(schema)),
+            ("model", make_estimator(model_type, random_state=random_state, **(params or {}))),
+        ]
+    )
+    fit_kwargs = {} if sample_weight is None else {"model__sample_weight": sample_weight}
+    return pipe.fit(X, np.asarray(y), **fit_kwargs)
+
+
+@dataclass
+class PropensityModel:
+    """A fitted propensity model with the schema it needs to score new files.
+
+    Attributes
+    ----------
+    schema : TableSchema
+    estimator : fitted sklearn classifier on encoded features
+    model_type : str
+    calibration : str or None
+        ``"sigmoid"``, ``"isotonic"`` or None (raw model probabilities).
+    n_train : int
+    positive_rate : float
+        Share of accepted offers in the training rows.
+    """
+
+    schema: TableSchema
+    estimator: Any
+    model_type: str
+    calibration: str | None
+    n_train: int
+    positive_rate: float
+
+    def predict_proba(self, df: pd.DataFrame, *, source: str = "data") -> np.ndarray:
+        """Acceptance probability of every row of ``df`` (input order)."""
+        if df.empty:
+            raise DataValidationError(f"{source}: no rows to score")
+        X = self.schema.features_frame(df, source=source)
+        return self.estimator.predict_proba(X)[:, 1]
+
+    def save(self, path: str | os.PathLike) -> Path:
+        """Write the model with joblib, atomically. Load only files you trust."""
+        path = Path(path)
+        if not path.parent.is_dir():
+            raise DataNotFoundError(f"output folder {path.parent} does not exist")
+        payload = {"format": MODEL_FORMAT, "model": self}
+        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+        os.close(fd)
+        try:
+            joblib.dump(payload, tmp)
+            os.replace(tmp, path)
+        finally:
+            Path(tmp).unlink(missing_ok=True)
+        return path
+
+    @classmethod
+    def load(cls, path: str | os.PathLike) -> PropensityModel:
+        """Read a model written by :meth:`save`."""
+        path = Path(path)
+        if not path.is_file():
+            raise DataNotFoundError(f"{path}: model file not found")
+        try:
+            payload = joblib.load(path)
+        except Exception as exc:
+            raise DataValidationError(f"{path}: not a propensity model file ({exc})") from exc
+        if not isinstance(payload, dict) or payload.get("format") != MODEL_FORMAT:
+            raise DataValidationError(f"{path}: not a {MODEL_FORMAT} model file")
+        return payload["model"]
+
+
+def fit_propensity(
+    df: pd.DataFrame,
+    *,
+    target: str,
+    drop: Sequence[str] = (),
+    key: str | None = None,
+    categorical: Sequence[str] = (),
+    positive: Any = None,
+    model_type: str = "xgboost",
+    params: Mapping[str, Any] | None = None,
+    calibration: str | None = "sigmoid",
+    allow_leaky: bool = False,
+    random_state: int = 0,
+    source: str = "data",
+) -> PropensityModel:
+    """Type the table, fit a model and calibrate its probabilities.
+
+    Calibration uses :class:`~sklearn.calibration.CalibratedClassifierCV` with three
+    stratified folds (``"sigmoid"``: Platt scaling; ``"isotonic"``: needs more data).
+
+    Parameters
+    ----------
+    df : DataFrame
+        Training rows with the outcome column.
+    target, drop, key, categorical, positive, allow_leaky, source
+        See :func:`infer_schema`.
+    model_type : str
+        One of :data:`MODEL_TYPES`.
+    params : mapping, optional
+        Model hyper-parameters (see :func:`make_estimator`).
+    calibration : {"sigmoid", "isotonic", None}
+    random_state : int
+
+    Returns
+    -------
+    PropensityModel
+
+    Raises
+    ------
+    DataValidationError
+        See :func:`infer_schema`; also fewer than 6 rows of either outcome.
+    """
+    if calibration not in {"sigmoid", "isotonic", None}:
+        raise ValueError(f"calibration must be 'sigmoid', 'isotonic' or None, got {calibration!r}")
+    schema = infer_schema(
+        df,
+        target=target,
+        drop=drop,
+        key=key,
+        categorical=categorical,
+        positive=positive,
+        allow_leaky=allow_leaky,
+        source=source,
+    )
+    X, _ = schema.encode(df, source=source)
+    y = schema.labels(df, source=source)
+    smallest = int(min(y.sum(), len(y) - y.sum()))
+    if smallest < 6:
+        raise DataValidationError(
+            f"{source}: target {target!r} has only {smallest} row(s) of one outcome; "
+            "need at least 6 of each to fit and calibrate"
+        )
+    if calibration is None:
+        estimator = fit_estimator(
+            model_type, schema, X, y, params=params, random_state=random_state
+        )
+    else:
+        base = Pipeline(
+            [
+                ("prep", _preprocessor(schema)),
+                ("model", make_estimator(model_type, random_state=random_state, **(params or {}))),
+            ]
+        )
+        folds = StratifiedKFold(n_splits=3, shuffle=True, random_state=random_state)
+        estimator = CalibratedClassifierCV(base, method=calibration, cv=folds).fit(X, y)
+    return PropensityModel(
+        schema=schema,
+        estimator=estimator,
+        model_type=model_type,
+        calibration=calibration,
+        n_train=len(y),
+        positive_rate=float(y.mean()),
+    )
+
+
+# --------------------------------------------------------------------------- metrics
+
+
+def classification_metrics(
+    y_true: Sequence[int], proba: Sequence[float], *, threshold: float = 0.5
+) -> dict[str, float]:
+    """The standard table of a probabilistic classifier.
+
+    Parameters
+    ----------
+    y_true : array of 0/1
+    proba : array of probabilities of 1
+    threshold : float
+        Rows with ``proba >= threshold`` count as predicted "accept" for accuracy,
+        precision, recall and F1.
+
+    Returns
+    -------
+    dict
+        ``accuracy``, ``precision``, ``recall``, ``f1`` (at the threshold), ``roc_auc``,
+        ``pr_auc`` (average precision), ``brier``, ``log_loss``. AUCs are NaN when only
+        one class is present.
+    """
+    y = np.asarray(y_true, dtype=int)
+    p = np.clip(np.asarray(proba, dtype=float), 0.0, 1.0)
+    if y.shape != p.shape or y.size == 0:
+        raise ValueError("y_true and proba must be non-empty and of the same length")
+    pred = (p >= threshold).astype(int)
+    both = len(np.unique(y)) == 2
+    return {
+        "accuracy": float(accuracy_score(y, pred)),
+        "precision": float(precision_score(y, pred, zero_division=0)),
+        "recall": float(recall_score(y, pred, zero_division=0)),
+        "f1": float(f1_score(y, pred, zero_division=0)),
+        "roc_auc": float(roc_auc_score(y, p)) if both else float("nan"),
+        "pr_auc": float(average_precision_score(y, p)) if both else float("nan"),
+        "brier": float(brier_score_loss(y, p)),
+        "log_loss": float(log_loss(y, p, labels=[0, 1])),
+    }
+
+
+def metrics_table(
+    y_true: Sequence[int], predictions: Mapping[str, Sequence[float]], *, threshold: float = 0.5
+) -> pd.DataFrame:
+    """:func:`classification_metrics` for several models, one row per model."""
+    rows = {
+        name: classification_metrics(y_true, p, threshold=threshold)
+        for name, p in predictions.items()
+    }
+    return pd.DataFrame.from_dict(rows, orient="index").rename_axis("model")
+
+
+def _order(proba: np.ndarray) -> np.ndarray:
+    """Row positions from most to least likely; ties keep input order."""
+    return np.argsort(-np.asarray(proba, dtype=float), kind="stable")
+
+
+def capture_at_top(
+    y_true: Sequence[int],
+    proba: Sequence[float],
+    *,
+    n: int | None = None,
+    fraction: float | None = None,
+) -> dict[str, float]:
+    """How many accepters the ``n`` (or top ``fraction``) most likely rows catch.
+
+    Returns
+    -------
+    dict
+        ``selected``, ``hits``, ``precision`` (hits / selected), ``recall`` (hits / all
+        accepters) and ``lift`` (precision / base rate).
+    """
+    y = np.asarray(y_true, dtype=int)
+    if (n is None) == (fraction is None):
+        raise ValueError("give exactly one of n and fraction")
+    if n is None:
+        n = int(round(fraction * len(y)))
+    if not 0 < n <= len(y):
+        raise ValueError(f"n must be between 1 and {len(y)}, got {n}")
+    hits = int(y[_order(proba)[:n]].sum())
+    base = y.mean()
+    return {
+        "selected": int(n),
+        "hits": hits,
+        "precision": hits / n,
+        "recall": hits / y.sum() if y.sum() else float("nan"),
+        "lift": (hits / n) / base if base else float("nan"),
+    }
+
+
+def tune_time_aware(
+    model_type: str,
+    schema: TableSchema,
+    X: pd.DataFrame,
+    y: np.ndarray,
+    *,
+    grid: Mapping[str, Sequence[Any]],
+    val_fraction: float = 0.25,
+    metric: str = "roc_auc",
+    random_state: int = 0,
+) -> tuple[dict[str, Any], pd.DataFrame]:
+    """Pick hyper-parameters on a forward split: fit on the earliest rows, score the latest.
+
+    ``X`` must be in time order; the last ``val_fraction`` of rows is the validation
+    block, so a parameter set is judged on the future, as it will be used.
+
+    Returns
+    -------
+    best : dict
+        The winning parameters.
+    table : DataFrame
+        One row per parameter set with the validation metric, best first.
+    """
+    y = np.asarray(y)
+    cut = int(round(len(y) * (1 - val_fraction)))
+    if cut < 1 or cut >= len(y):
+        raise ValueError("val_fraction leaves an empty fit or validation block")
+    keys = list(grid)
+    rows = []
+    for values in itertools.product(*(grid[k] for k in keys)):
+        params = dict(zip(keys, values, strict=True))
+        pipe = fit_estimator(
+            model_type, schema, X.iloc[:cut], y[:cut], params=params, random_state=random_state
+        )
+        p = pipe.predict_proba(X.iloc[cut:])[:, 1]
+        rows.append({**params, metric: classification_metrics(y[cut:], p)[metric]})
+    ascending = metric in {"brier", "log_loss"}
+    table = pd.DataFrame(rows).sort_values(metric, ascending=ascending, kind="stable")
+    best = {k: _plain_value(table.iloc[0][k]) for k in keys}
+    return best, table.reset_index(drop=True)
+
+
+def _plain_value(value: Any) -> Any:
+    if isinstance(value, np.integer):
+        return int(value)
+    if isinstance(value, np.floating):
+        return float(value)
+    return value
+
+
+def learning_curve_table(
+    model_type: str,
+    schema: TableSchema,
+    X_train: pd.DataFrame,
+    y_train: np.ndarray,
+    X_test: pd.DataFrame,
+    y_test: np.ndarray,
+    *,
+    fractions: Sequence[float] = (0.1, 0.25, 0.5, 1.0),
+    params: Mapping[str, Any] | None = None,
+    random_state: int = 0,
+) -> pd.DataFrame:
+    """ROC AUC on the training subsample and on the test rows as the training set grows.
+
+    Returns
+    -------
+    DataFrame
+        ``fraction``, ``n_train``, ``train_auc``, ``test_auc``.
+    """
+    rng = np.random.default_rng(random_state)
+    y_train = np.asarray(y_train)
+    order = rng.permutation(len(y_train))
+    rows = []
+    for fraction in fractions:
+        take = np.sort(order[: max(2, int(round(fraction * len(y_train))))])
+        pipe = fit_estimator(
+            model_type,
+            schema,
+            X_train.iloc[take],
+            y_train[take],
+            params=params,
+            random_state=random_state,
+        )
+        rows.append(
+            {
+                "fraction": float(fraction),
+                "n_train": len(take),
+                "train_auc": roc_auc_score(
+                    y_train[take], pipe.predict_proba(X_train.iloc[take])[:, 1]
+                ),
+                "test_auc": roc_auc_score(y_test, pipe.predict_proba(X_test)[:, 1]),
+            }
+        )
+    return pd.DataFrame(rows)
+
+
+def compare_segmented(
+    model_type: str,
+    schema: TableSchema,
+    X_train: pd.DataFrame,
+    y_train: np.ndarray,
+    X_test: pd.DataFrame,
+    y_test: np.ndarray,
+    segment_train: Sequence[Any],
+    segment_test: Sequence[Any],
+    *,
+    params: Mapping[str, Any] | None = None,
+    random_state: int = 0,
+) -> tuple[pd.DataFrame, dict[str, np.ndarray]]:
+    """One model for everyone against one model per segment (e.g. under-30s and 30+).
+
+    Returns
+    -------
+    table : DataFrame
+        ``approach``, ``segment`` ("all" or a segment label), ``n``, ``roc_auc``,
+        ``pr_auc``, ``brier``, ``log_loss`` on the test rows.
+    predictions : dict
+        ``"one model"`` and ``"separate models"`` -> test probabilities.
+    """
+    y_train, y_test = np.asarray(y_train), np.asarray(y_test)
+    seg_tr, seg_te = np.asarray(segment_train), np.asarray(segment_test)
+    one = fit_estimator(
+        model_type, schema, X_train, y_train, params=params, random_state=random_state
+    )
+    p_one = one.predict_proba(X_test)[:, 1]
+    p_sep = np.full(len(y_test), np.nan)
+    for label in pd.unique(seg_te):
+        rows = seg_tr == label
+        if len(np.unique(y_train[rows])) < 2:
+            raise DataValidationError(f"segment {label!r} has a single outcome in training")
+        model = fit_estimator(
+            model_type,
+            schema,
+            X_train[rows],
+            y_train[rows],
+            params=params,
+            random_state=random_state,
+        )
+        p_sep[seg_te == label] = model.predict_proba(X_test[seg_te == label])[:, 1]
+    predictions = {"one model": p_one, "separate models": p_sep}
+    rows = []
+    labels = ["all", *sorted(pd.unique(seg_te), key=str)]
+    for approach, p in predictions.items():
+        for label in labels:
+            mask = np.ones(len(y_test), bool) if label == "all" else seg_te == label
+            m = classification_metrics(y_test[mask], p[mask])
+            rows.append(
+                {
+                    "approach": approach,
+                    "segment": str(label),
+                    "n": int(mask.sum()),
+                    **{k: m[k] for k in ("roc_auc", "pr_auc", "brier", "log_loss")},
+                }
+            )
+    return pd.DataFrame(rows), predictions
+
+
+# --------------------------------------------------------------------------- economics
+
+
+def _economics(cost_per_contact: float | None, value_per_subscription: float | None):
+    rules = load_rules()
+    cost = rules["cost_per_contact"] if cost_per_contact is None else cost_per_contact
+    value = (
+        rules["value_per_subscription"]
+        if value_per_subscription is None
+        else value_per_subscription
+    )
+    if cost < 0 or value <= 0:
+        raise ValueError("cost_per_contact must be >= 0 and value_per_subscription > 0")
+    return float(cost), float(value)
+
+
+def break_even_threshold(
+    *, cost_per_contact: float | None = None, value_per_subscription: float | None = None
+) -> float:
+    """Probability above which a contact pays for itself: ``cost / value``.
+
+    Defaults come from ``insurereco/rules/propensity.yml``.
+    """
+    cost, value = _economics(cost_per_contact, value_per_subscription)
+    return cost / value
+
+
+def _campaign_row(y_sel, p_sel, n_total, positives, cost, value) -> dict[str, float]:
+    contacts = len(p_sel)
+    row = {
+        "contacts": contacts,
+        "share": contacts / n_total,
+        "expected_subscriptions": float(np.sum(p_sel)),
+        "cost": contacts * cost,
+    }
+    if y_sel is not None:
+        subs = int(np.sum(y_sel))
+        row.update(
+            {
+                "subscriptions": subs,
+                "conversion": subs / contacts if contacts else float("nan"),
+                "recall": subs / positives if positives else float("nan"),
+                "revenue": subs * value,
+                "profit": subs * value - contacts * cost,
+            }
+        )
+        row["roi"] = row["profit"] / row["cost"] if row["cost"] else float("nan")
+    row["expected_profit"] = row["expected_subscriptions"] * value - row["cost"]
+    return row
+
+
+def roi_by_depth(
+    y_true: Sequence[int] | None,
+    proba: Sequence[float],
+    *,
+    depths: Sequence[float] = tuple(np.round(np.arange(0.05, 1.0001, 0.05), 2)),
+    cost_per_contact: float | None = None,
+    value_per_subscription: float | None = None,
+) -> pd.DataFrame:
+    """Cost, subscriptions and profit when contacting the top ``depth`` share of prospects.
+
+    Parameters
+    ----------
+    y_true : array of 0/1 or None
+        Actual outcomes; when None only expected figures (sum of probabilities) are given.
+    proba : array
+    depths : sequence of float in (0, 1]
+    cost_per_contact, value_per_subscription : float, optional
+        Defaults from ``insurereco/rules/propensity.yml``.
+
+    Returns
+    -------
+    DataFrame
+        One row per depth: ``depth``, ``contacts``, ``share``,
+        ``expected_subscriptions``, ``cost``, ``expected_profit`` and, with outcomes,
+        ``subscriptions``, ``conversion``, ``recall``, ``revenue``, ``profit``, ``roi``
+        (profit / cost).
+    """
+    cost, value = _economics(cost_per_contact, value_per_subscription)
+    p = np.asarray(proba, dtype=float)
+    y = None if y_true is None else np.asarray(y_true, dtype=int)
+    order = _order(p)
+    positives = None if y is None else int(y.sum())
+    rows = []
+    for depth in depths:
+        n = max(1, int(round(depth * len(p))))
+        take = order[:n]
+        row = _campaign_row(None if y is None else y[take], p[take], len(p), positives, cost, value)
+        rows.append({"depth": float(depth), **row})
+    return pd.DataFrame(rows)
+
+
+def roi_at_thresholds(
+    y_true: Sequence[int] | None,
+    proba: Sequence[float],
+    *,
+    thresholds: Sequence[float] | None = None,
+    cost_per_contact: float | None = None,
+    value_per_subscription: float | None = None,
+) -> pd.DataFrame:
+    """Contact everyone with ``proba >= threshold``; one row per threshold.
+
+    The default thresholds are those of the rules file (0.5 and 0.8) plus the break-even
+    threshold ``cost / value``.
+
+    Returns
+    -------
+    DataFrame
+        ``threshold``, ``label`` and the columns of :func:`roi_by_depth`.
+    """
+    cost, value = _economics(cost_per_contact, value_per_subscription)
+    p = np.asarray(proba, dtype=float)
+    y = None if y_true is None else np.asarray(y_true, dtype=int)
+    if thresholds is None:
+        thresholds = [*load_rules()["thresholds"]]
+    labelled = [(float(t), f"{t:g}") for t in thresholds]
+    labelled.append((cost / value, f"break-even ({cost / value:.3g})"))
+    positives = None if y is None else int(y.sum())
+    rows = []
+    for t, label in sorted(labelled):
+        take = p >= t
+        row = _campaign_row(None if y is None else y[take], p[take], len(p), positives, cost, value)
+        rows.append({"threshold": t, "label": label, **row})
+    return pd.DataFrame(rows)
+
+
+def campaign_scenario(
+    proba: Sequence[float],
+    *,
+    fraction: float = 0.2,
+    cost_per_contact: float | None = None,
+    value_per_subscription: float | None = None,
+    interval: float = 0.9,
+    n_draws: int = 20000,
+    random_state: int = 0,
+) -> dict[str, float]:
+    """Pre-launch forecast for contacting the top ``fraction`` of a prospect list.
+
+    The subscriptions of the chosen prospects are a sum of independent Bernoulli draws
+    with the model's probabilities; their range is simulated. The range only covers
+    chance; it assumes the probabilities are calibrated for the campaign month.
+
+    Returns
+    -------
+    dict
+        ``contacts``, ``cost``, ``expected_subscriptions``, ``subscriptions_low``/``_high``,
+        ``expected_profit``, ``profit_low``/``_high``, ``interval``.
+    """
+    cost, value = _economics(cost_per_contact, value_per_subscription)
+    if not 0 < fraction <= 1:
+        raise ValueError(f"fraction must be in (0, 1], got {fraction}")
+    p = np.asarray(proba, dtype=float)
+    n = max(1, int(round(fraction * len(p))))
+    chosen = p[_order(p)[:n]]
+    rng = np.random.default_rng(random_state)
+    draws = np.zeros(n_draws)
+    for start in range(0, n, 2000):
+        block = chosen[start : start + 2000]
+        draws += (rng.random((n_draws, len(block))) < block).sum(axis=1)
+    tail = (1 - interval) / 2
+    low, high = np.quantile(draws, [tail, 1 - tail])
+    spend = n * cost
+    return {
+        "contacts": n,
+        "cost": spend,
+        "expected_subscriptions": float(chosen.sum()),
+        "subscriptions_low": float(low),
+        "subscriptions_high": float(high),
+        "expected_profit": float(chosen.sum() * value - spend),
+        "profit_low": float(low * value - spend),
+        "profit_high": float(high * value - spend),
+        "interval": interval,
+    }
+
+
+# --------------------------------------------------------------------------- plots
+
+
+def plot_reliability(
+    y_true: Sequence[int],
+    predictions: Mapping[str, Sequence[float]],
+    *,
+    ax,
+    n_bins: int = 10,
+):
+    """Reliability diagram (mean predicted vs observed rate, quantile bins) per model."""
+    ax.plot([0, 1], [0, 1], color="grey", linestyle="--", linewidth=1, label="perfect")
+    for name, p in predictions.items():
+        observed, predicted = calibration_curve(y_true, p, n_bins=n_bins, strategy="quantile")
+        ax.plot(predicted, observed, marker="o", label=name)
+    ax.set_xlabel("mean predicted probability")
+    ax.set_ylabel("observed acceptance rate")
+    ax.legend(loc="upper left", fontsize="small")
+    return ax
+
+
+def plot_capture_curve(y_true: Sequence[int], predictions: Mapping[str, Sequence[float]], *, ax):
+    """Cumulative gains: share of accepters caught against share of prospects contacted."""
+    y = np.asarray(y_true, dtype=int)
+    share = np.arange(1, len(y) + 1) / len(y)
+    for name, p in predictions.items():
+        caught = np.cumsum(y[_order(p)]) / y.sum()
+        ax.plot(share, caught, label=name)
+    ax.plot([0, 1], [0, 1], color="grey", linestyle="--", linewidth=1, label="random")
+    ax.set_xlabel("share of prospects contacted (best first)")
+    ax.set_ylabel("share of accepters caught")
+    ax.legend(loc="lower right", fontsize="small")
+    return ax
+
+
+def plot_learning_curve(table: pd.DataFrame, *, ax, label: str = ""):
+    """Train and test ROC AUC against training size (from :func:`learning_curve_table`)."""
+    prefix = f"{label} " if label else ""
+    ax.plot(
+        table["n_train"], table["train_auc"], marker="o", linestyle="--", label=f"{prefix}train"
+    )
+    ax.plot(table["n_train"], table["test_auc"], marker="o", label=f"{prefix}test")
+    ax.set_xlabel("training rows")
+    ax.set_ylabel("ROC AUC")
+    ax.legend(fontsize="small")
+    return ax
+
+
+def plot_roi_by_depth(table: pd.DataFrame, *, ax, currency: str = "EUR"):
+    """Actual (and expected) profit against contact depth (from :func:`roi_by_depth`)."""
+    if "profit" in table:
+        ax.plot(table["depth"], table["profit"], marker="o", label="actual profit")
+    ax.plot(table["depth"], table["expected_profit"], linestyle="--", label="expected profit")
+    ax.axhline(0, color="grey", linewidth=1)
+    ax.set_xlabel("share of prospects contacted (best first)")
+    ax.set_ylabel(f"profit ({currency})")
+    ax.legend(fontsize="small")
+    return ax

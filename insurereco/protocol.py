@@ -1,0 +1,158 @@
+"""Evaluation protocol of the recommender: hide one held product, split by customer.
+
+The Zimnat test set was made by switching ONE held product per customer from 1
+to 0, chosen uniformly at random among the products the customer holds. We
+evaluate the same way: take complete portfolios, split them by customer (never
+by row), hide one product per held-out customer with a seeded draw
+(:func:`mask_one_product`) and ask the model which product is missing.
+
+For training, each customer is expanded into one example per held product
+removed (:func:`expand_portfolio`): a customer holding ``n`` products yields
+``n`` examples, each weighted ``1/n`` so that every customer counts once, as in
+the test set.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+
+from insurereco.contract import ID_COLUMN, PRODUCTS
+from insurereco.synthetic import mask_one_product
+
+__all__ = [
+    "HIDDEN_COLUMN",
+    "WEIGHT_COLUMN",
+    "EvaluationSplit",
+    "evaluation_split",
+    "expand_portfolio",
+    "held_matrix",
+    "mask_one_product",
+    "split_customers",
+]
+
+#: Column of :func:`expand_portfolio` output holding the removed product.
+HIDDEN_COLUMN = "hidden"
+#: Column of :func:`expand_portfolio` output holding the example weight ``1/n``.
+WEIGHT_COLUMN = "weight"
+
+
+def held_matrix(portfolio: pd.DataFrame, *, products: tuple[str, ...] = PRODUCTS) -> np.ndarray:
+    """Return the 0/1 holdings of ``portfolio`` as an ``int8`` array (customers x products)."""
+    return portfolio.loc[:, list(products)].to_numpy(dtype="int8")
+
+
+def split_customers(
+    portfolio: pd.DataFrame, *, test_size: float = 0.2, random_state: int = 0
+) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Split a portfolio by customer into two disjoint sets of customers.
+
+    Parameters
+    ----------
+    portfolio : DataFrame
+        One row per customer with a unique ``ID`` column.
+    test_size : float, default 0.2
+        Share of customers put in the second part (rounded, at least one when possible).
+    random_state : int, default 0
+        Seed of the permutation of customers.
+
+    Returns
+    -------
+    first, second : DataFrame
+        The two parts, each keeping the original row order and index.
+
+    Raises
+    ------
+    ValueError
+        If IDs are duplicated (a row split would then leak a customer) or ``test_size``
+        is not in (0, 1).
+    """
+    if not 0 < test_size < 1:
+        raise ValueError(f"test_size must be in (0, 1), got {test_size}")
+    if portfolio[ID_COLUMN].duplicated().any():
+        raise ValueError("portfolio has duplicated customer IDs; split by customer needs unique IDs")
+    n = len(portfolio)
+    n_second = min(max(int(round(n * test_size)), 1), n - 1) if n > 1 else 0
+    rng = np.random.default_rng(random_state)
+    in_second = np.zeros(n, dtype=bool)
+    in_second[rng.permutation(n)[:n_second]] = True
+    return portfolio.loc[~in_second], portfolio.loc[in_second]
+
+
+def expand_portfolio(
+    portfolio: pd.DataFrame, *, products: tuple[str, ...] = PRODUCTS
+) -> pd.DataFrame:
+    """Expand complete portfolios into one training example per held product removed.
+
+    Parameters
+    ----------
+    portfolio : DataFrame
+        Complete portfolios (one row per customer, product flags 0/1).
+    products : tuple of str, default PRODUCTS
+        Product columns.
+
+    Returns
+    -------
+    DataFrame
+        For a customer holding ``n`` products, ``n`` rows: the customer's row with one
+        held product switched to 0, plus ``hidden`` (the removed product code) and
+        ``weight`` (``1/n``). Rows of the same customer are contiguous; the index is
+        reset. Customers holding nothing yield no row.
+    """
+    flags = held_matrix(portfolio, products=products)
+    rows, cols = np.nonzero(flags)
+    expanded = portfolio.iloc[rows].reset_index(drop=True)
+    remaining = flags[rows].copy()
+    remaining[np.arange(len(rows)), cols] = 0
+    expanded[list(products)] = remaining
+    n_held = flags.sum(axis=1)
+    expanded[HIDDEN_COLUMN] = pd.Series(np.asarray(products)[cols], dtype="str")
+    expanded[WEIGHT_COLUMN] = 1.0 / n_held[rows]
+    return expanded
+
+
+@dataclass(frozen=True)
+class EvaluationSplit:
+    """Complete training portfolios and masked held-out customers with their answers.
+
+    Attributes
+    ----------
+    train : DataFrame
+        Complete portfolios of the training customers.
+    masked : DataFrame
+        Held-out customers with one held product switched to 0.
+    hidden : Series
+        The hidden product of each held-out customer (same index as ``masked``).
+    complete : DataFrame
+        Held-out customers before masking (for the competition metric).
+    """
+
+    train: pd.DataFrame
+    masked: pd.DataFrame
+    hidden: pd.Series
+    complete: pd.DataFrame
+
+
+def evaluation_split(
+    portfolio: pd.DataFrame, *, test_size: float = 0.2, random_state: int = 0
+) -> EvaluationSplit:
+    """Apply the protocol: split by customer, then hide one held product per test customer.
+
+    Parameters
+    ----------
+    portfolio : DataFrame
+        Complete portfolios; every customer must hold at least one product.
+    test_size : float, default 0.2
+        Share of customers held out.
+    random_state : int, default 0
+        Seed of both the split and the masking draw.
+
+    Returns
+    -------
+    EvaluationSplit
+    """
+    train, test = split_customers(portfolio, test_size=test_size, random_state=random_state)
+    masked, hidden = mask_one_product(test, random_state=random_state)
+    return EvaluationSplit(train=train, masked=masked, hidden=hidden, complete=test)

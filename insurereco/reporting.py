@@ -1,0 +1,198 @@
+"""Helpers shared by the notebooks and the command line: metrics files, demo banners,
+data fallback, tables and atomic writes.
+"""
+
+from __future__ import annotations
+
+import itertools
+import json
+import math
+import os
+import tempfile
+from collections.abc import Callable, Mapping
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from insurereco.data import PROJECT_ROOT
+from insurereco.errors import DataNotFoundError
+
+__all__ = [
+    "METRICS_DIR",
+    "atomic_write_csv",
+    "demo_banner",
+    "format_table",
+    "is_ci",
+    "read_metrics",
+    "resolve_dataset",
+    "write_metrics",
+]
+
+#: Default folder of the headline-metrics JSON files (generated, not committed).
+METRICS_DIR = PROJECT_ROOT / "reports" / "metrics"
+
+# Styled tables get ids from this counter, not random ones, so re-executing a notebook
+# reproduces its HTML output exactly (nbval compares it).
+_TABLE_IDS = itertools.count(1)
+
+
+def is_ci() -> bool:
+    """True when running under CI (``CI=true``), where missing data is an error."""
+    return os.environ.get("CI", "").strip().lower() in {"1", "true", "yes"}
+
+
+def _plain(value: Any) -> Any:
+    """Turn numpy/pandas scalars and containers into JSON values (floats to 6 d.p.)."""
+    if isinstance(value, Mapping):
+        return {str(k): _plain(v) for k, v in value.items()}
+    if isinstance(value, list | tuple | np.ndarray | pd.Series):
+        return [_plain(v) for v in list(value)]
+    if isinstance(value, np.bool_ | bool):
+        return bool(value)
+    if isinstance(value, np.integer | int):
+        return int(value)
+    if isinstance(value, np.floating | float):
+        return None if math.isnan(value) else round(float(value), 6)
+    return value
+
+
+def _metrics_path(name: str, metrics_dir: str | os.PathLike | None) -> Path:
+    return Path(metrics_dir or METRICS_DIR) / f"{name}.json"
+
+
+def write_metrics(
+    name: str, metrics: Mapping[str, Any], *, metrics_dir: str | os.PathLike | None = None
+) -> Path:
+    """Write a notebook's headline metrics to ``<metrics_dir>/<name>.json``.
+
+    Parameters
+    ----------
+    name : str
+        Notebook stem, e.g. ``"01_eda"``.
+    metrics : mapping
+        JSON-able values; numpy scalars are converted and floats rounded to 6 d.p.
+    metrics_dir : path-like, optional
+        Folder (default :data:`METRICS_DIR`).
+
+    Returns
+    -------
+    Path
+        The written file.
+    """
+    path = _metrics_path(name, metrics_dir)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    text = json.dumps(_plain(dict(metrics)), indent=2, sort_keys=True) + "\n"
+    _atomic_write_text(text, path)
+    return path
+
+
+def read_metrics(name: str, *, metrics_dir: str | os.PathLike | None = None) -> dict[str, Any]:
+    """Read the metrics JSON written by :func:`write_metrics`."""
+    return json.loads(_metrics_path(name, metrics_dir).read_text())
+
+
+def demo_banner(what: str) -> None:
+    """Display a visible DEMO DATA warning admonition in a notebook's output.
+
+    Parameters
+    ----------
+    what : str
+        Which data set is replaced and how to get the real one.
+    """
+    from IPython.display import Markdown, display
+
+    display(
+        Markdown(
+            ":::{warning}\n**DEMO DATA: these figures are not real.** "
+            f"{what} This page ran on a synthetic stand-in; its numbers illustrate the "
+            "method only.\n:::"
+        )
+    )
+
+
+def resolve_dataset(
+    loader: Callable[[], pd.DataFrame],
+    *,
+    allow_synthetic: bool,
+    synthetic: Callable[[], pd.DataFrame],
+) -> tuple[pd.DataFrame, bool]:
+    """Load real data, or a synthetic stand-in when the file is missing.
+
+    Parameters
+    ----------
+    loader : callable
+        Loads the real data; raises :class:`~insurereco.errors.DataNotFoundError` when absent.
+    allow_synthetic : bool
+        Whether a missing file may fall back to ``synthetic()``. Under CI (``CI=true``)
+        a missing file is always an error, so a broken path never publishes a demo.
+    synthetic : callable
+        Builds the stand-in.
+
+    Returns
+    -------
+    data : DataFrame
+    is_demo : bool
+        True when the synthetic stand-in was used (show :func:`demo_banner`).
+    """
+    try:
+        return loader(), False
+    except DataNotFoundError:
+        if not allow_synthetic or is_ci():
+            raise
+        return synthetic(), True
+
+
+def format_table(df: pd.DataFrame, *, precision: int = 3, percent: tuple[str, ...] = ()):
+    """Style a table for the book: fixed precision, percentages, no index clutter.
+
+    Returns
+    -------
+    pandas.io.formats.style.Styler
+    """
+    formats: dict[str, str] = {
+        c: f"{{:.{precision}f}}" for c in df.select_dtypes("float").columns if c not in percent
+    }
+    formats.update({c: "{:.1%}" for c in percent})
+    return df.style.format(formats, na_rep="–").set_uuid(f"t{next(_TABLE_IDS)}").hide(axis="index")
+
+
+def _atomic_write_text(text: str, path: Path) -> None:
+    """Write ``text`` to ``path`` through a temporary file and ``os.replace``."""
+    with tempfile.NamedTemporaryFile(
+        "w", dir=path.parent, prefix=f".{path.name}.", suffix=".tmp", delete=False
+    ) as handle:
+        handle.write(text)
+        tmp = Path(handle.name)
+    os.replace(tmp, path)
+
+
+def atomic_write_csv(df: pd.DataFrame, path: str | os.PathLike, **to_csv_kwargs: Any) -> Path:
+    """Write ``df`` as CSV atomically: a failure leaves no partial file behind.
+
+    Parameters
+    ----------
+    df : DataFrame
+    path : path-like
+        Destination; its folder must exist.
+    **to_csv_kwargs
+        Passed to :meth:`pandas.DataFrame.to_csv` (``index=False`` by default).
+
+    Returns
+    -------
+    Path
+    """
+    path = Path(path)
+    if not path.parent.is_dir():
+        raise FileNotFoundError(f"output folder {path.parent} does not exist")
+    to_csv_kwargs.setdefault("index", False)
+    fd, tmp_name = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    os.close(fd)
+    tmp = Path(tmp_name)
+    try:
+        df.to_csv(tmp, **to_csv_kwargs)
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
+    return path

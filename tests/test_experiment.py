@@ -1,0 +1,90 @@
+"""Tests of insurereco.experiment (power calculation and control group)."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+from scipy.stats import norm
+
+from insurereco.errors import DataValidationError
+from insurereco.experiment import (
+    assign_control_group,
+    group_sizes,
+    minimum_detectable_rate,
+    power_table,
+    uplift_test,
+)
+
+
+def cohen_h(p1: float, p2: float) -> float:
+    return 2 * math.asin(math.sqrt(p1)) - 2 * math.asin(math.sqrt(p2))
+
+
+def test_group_sizes_match_the_textbook_formula():
+    # Equal groups, two-sided 5%, power 80%: n = 2 ((z_.975 + z_.8) / h)^2, because
+    # 2 asin(sqrt(p_hat)) has variance 1/n in each group.
+    h = cohen_h(0.10, 0.05)
+    expected = 2 * ((norm.ppf(0.975) + norm.ppf(0.8)) / h) ** 2
+    sizes = group_sizes(0.10, 0.05, alternative="two-sided")
+    assert sizes["effect_size"] == pytest.approx(h)
+    assert sizes["n_treatment"] == math.ceil(expected)
+    assert sizes["n_control"] == sizes["n_treatment"]
+    assert 400 < sizes["n_treatment"] < 440
+    # One-sided needs fewer customers.
+    assert group_sizes(0.10, 0.05)["n_treatment"] < sizes["n_treatment"]
+
+
+def test_smaller_control_group_needs_more_contacts():
+    equal = group_sizes(0.06, 0.04)
+    small_control = group_sizes(0.06, 0.04, control_ratio=0.25)
+    assert small_control["n_control"] < equal["n_control"]
+    assert small_control["n_treatment"] > equal["n_treatment"]
+    # n1 = n_equal * (1 + 1/ratio) / 2 for the normal approximation.
+    assert small_control["n_treatment"] == pytest.approx(
+        equal["n_treatment"] * (1 + 4) / 2, rel=0.002
+    )
+
+
+def test_minimum_detectable_rate_inverts_group_sizes():
+    sizes = group_sizes(0.08, 0.05)
+    rate = minimum_detectable_rate(0.05, sizes["n_treatment"])
+    assert 0.079 < rate <= 0.08
+
+
+def test_power_table_shapes_and_monotone():
+    table = power_table([0.02, 0.05], [0.01, 0.02, 0.05])
+    assert len(table) == 6
+    for _, part in table.groupby("control_rate"):
+        assert part["n_total"].is_monotonic_decreasing  # bigger uplift, fewer customers
+
+
+def test_assign_control_group_exact_and_reproducible():
+    ids = [f"C{i}" for i in range(1000)]
+    group = assign_control_group(ids, control_share=0.2, random_state=1)
+    assert (group == "control").sum() == 200
+    assert group.equals(assign_control_group(ids, control_share=0.2, random_state=1))
+    assert not group.equals(assign_control_group(ids, control_share=0.2, random_state=2))
+    with pytest.raises(DataValidationError):
+        assign_control_group(["a", "a"], control_share=0.5)
+
+
+def test_uplift_test_detects_a_clear_difference():
+    result = uplift_test(120, 1000, 50, 1000)
+    assert result["uplift"] == pytest.approx(0.07)
+    assert result["p_value"] < 0.001
+    null = uplift_test(50, 1000, 50, 1000)
+    assert null["p_value"] == pytest.approx(0.5)
+
+
+@pytest.mark.parametrize(
+    "kwargs",
+    [
+        {"treatment_rate": 0.05, "control_rate": 0.05},
+        {"treatment_rate": 1.5, "control_rate": 0.05},
+        {"treatment_rate": 0.1, "control_rate": 0.05, "control_ratio": 0},
+    ],
+)
+def test_group_sizes_rejects_bad_input(kwargs):
+    with pytest.raises(DataValidationError):
+        group_sizes(**kwargs)
