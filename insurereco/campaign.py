@@ -104,11 +104,13 @@ def load_campaign_parameters(
     DataValidationError
         If the file lacks a key or holds a negative or non-numeric value.
     """
-    resource = importlib.resources.files("insurereco").joinpath(f"rules/{_RULES_FILE}")
-    if resource.is_file():
-        rules = yaml.safe_load(resource.read_text("utf-8")) or {}
-    else:
-        rules = _FALLBACK
+    try:
+        text = importlib.resources.files("insurereco").joinpath(f"rules/{_RULES_FILE}").read_text(
+            "utf-8"
+        )
+    except OSError:  # TEMPORARY fallback, see _FALLBACK
+        text = None
+    rules = (yaml.safe_load(text) or {}) if text is not None else _FALLBACK
     missing = [k for k in _KEYS if k not in rules]
     if missing:
         raise DataValidationError(f"rules/{_RULES_FILE}: missing key(s) {missing}")

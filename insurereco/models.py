@@ -233,6 +233,10 @@ class XGBoostRecommender(Recommender):
         Share of customers used to fit and choose the calibrator.
     min_category_count : int, default 20
         See :class:`~insurereco.features.PortfolioFeatures`.
+    refit : bool, default True
+        After early stopping, refit on the training and early-stopping customers
+        together with the number of rounds found, scaled up by their size ratio
+        (calibration customers stay unseen).
     chunk_size : int, default 200_000
         Customers scored at once (bounds memory when predicting).
     n_jobs : int, default 2
@@ -255,6 +259,7 @@ class XGBoostRecommender(Recommender):
         calibration: str = "auto",
         calibration_fraction: float = 0.15,
         min_category_count: int = 20,
+        refit: bool = True,
         chunk_size: int = 200_000,
         n_jobs: int = 2,
         random_state: int = 0,
@@ -272,6 +277,7 @@ class XGBoostRecommender(Recommender):
         self.calibration = calibration
         self.calibration_fraction = calibration_fraction
         self.min_category_count = min_category_count
+        self.refit = refit
         self.chunk_size = chunk_size
         self.n_jobs = n_jobs
         self.random_state = random_state
@@ -335,6 +341,13 @@ class XGBoostRecommender(Recommender):
             verbose_eval=False,
         )
         self.best_iteration_ = int(self.booster_.best_iteration)
+        if self.refit:
+            both = pd.concat([parts["train"], parts["valid"]], ignore_index=True)
+            rounds = int(round((self.best_iteration_ + 1) * len(both) / len(parts["train"])))
+            self.booster_ = xgb.train(
+                self._params(), self._dmatrix(both, expanded=True), num_boost_round=rounds
+            )
+            self.best_iteration_ = rounds - 1
         self.feature_names_ = list(self.features_.feature_names_)
         calib_proba = self._raw_proba(parts["calib"])
         calib_y = _targets(parts["calib"], self.products)

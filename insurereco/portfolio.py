@@ -4,6 +4,8 @@ profiles by product and data-quality notes. Plot helpers take ``ax`` and return 
 
 from __future__ import annotations
 
+import warnings
+
 import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
@@ -256,7 +258,9 @@ def plot_profile_by_product(
     ax = ax or plt.gca()
     long = profile_by_product(portfolio, column, products=products)
     long[column] = long[column].astype(float)
-    sns.boxplot(data=long, x=column, y="product", order=products, ax=ax, color="tab:blue",
-                fliersize=1)  # fmt: skip
+    with warnings.catch_warnings():  # seaborn 0.13 passes matplotlib's deprecated `vert`
+        warnings.simplefilter("ignore", category=DeprecationWarning)
+        sns.boxplot(data=long, x=column, y="product", order=products, ax=ax, color="tab:blue",
+                    fliersize=1)  # fmt: skip
     ax.set_ylabel("holders of")
     return ax

@@ -1,0 +1,264 @@
+"""``insurereco fit | predict | contacts``: train the recommender and use it.
+
+* ``fit --train PATH --model PATH [--random-state N]``: fit the XGBoost recommender
+  on complete portfolios and save it.
+* ``predict --model PATH --customers PATH --out PATH``: Zindi submission, one row per
+  customer and product (``ID X PCODE``, ``Label``), held products 1.
+* ``contacts --model PATH --customers PATH --out PATH [--top-k K] [--cost-per-contact C]
+  [--value-per-sale V] [--budget N]``: ranked recommendations with expected value,
+  the contact decision and the top reasons in words.
+
+Bad input raises :class:`~insurereco.errors.DataValidationError`; the CLI prints one
+line and exits 2, and no output file is written (outputs go through a temporary file
+renamed at the end).
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from insurereco.campaign import load_campaign_parameters
+from insurereco.contract import ID_COLUMN
+from insurereco.data import read_portfolio
+from insurereco.errors import DataValidationError
+from insurereco.explain import reasons
+from insurereco.models import XGBoostRecommender, load_model, save_model
+
+__all__ = [
+    "ACTION_CONTACT",
+    "ACTION_SKIP",
+    "CONTACT_COLUMNS",
+    "contact_list",
+    "read_customers",
+    "register",
+    "run_contacts",
+    "run_fit",
+    "run_predict",
+    "submission_rows",
+]
+
+ACTION_CONTACT = "contact"
+ACTION_SKIP = "no contact"
+
+#: Columns of the ``contacts`` output.
+CONTACT_COLUMNS = (
+    ID_COLUMN,
+    "rank",
+    "product",
+    "probability",
+    "expected_value",
+    "expected_profit",
+    "action",
+    "reasons",
+)
+
+_CHUNK = 100_000
+
+
+def read_customers(path: str | os.PathLike, schema: dict) -> pd.DataFrame:
+    """Read a customer file and check it against the model's schema.
+
+    Raises
+    ------
+    DataValidationError
+        Unknown or missing columns, flags not 0/1, duplicate IDs, empty file, or
+        products the model does not know.
+    """
+    customers = read_portfolio(path)
+    unknown = [c for c in customers.columns if c not in schema["columns"]]
+    missing = [c for c in schema["columns"] if c not in customers.columns]
+    if unknown:
+        raise DataValidationError(f"{path}: product(s)/column(s) unknown to the model: {unknown}")
+    if missing:
+        raise DataValidationError(f"{path}: column(s) the model needs are missing: {missing}")
+    return customers
+
+
+def _atomic_stream(path: str | os.PathLike, blocks: Iterator[str]) -> Path:
+    """Write text ``blocks`` to a temporary file beside ``path``, then rename it."""
+    path = Path(path)
+    if not path.parent.is_dir():
+        raise DataValidationError(f"{path}: output folder {path.parent} does not exist")
+    handle, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(handle, "w", encoding="utf-8", newline="") as out:
+            for block in blocks:
+                out.write(block)
+        os.replace(tmp, path)
+    finally:
+        if os.path.exists(tmp):
+            os.remove(tmp)
+    return path
+
+
+def submission_rows(model, customers: pd.DataFrame) -> pd.DataFrame:
+    """Zindi rows for ``customers``: ``ID X PCODE`` and ``Label`` (held products 1)."""
+    proba = model.holding_proba(customers)
+    products = list(proba.columns)
+    ids = pd.Series(np.repeat(proba.index.to_numpy(dtype=object), len(products)), dtype="str")
+    codes = pd.Series(np.tile(np.asarray(products, dtype=object), len(proba)), dtype="str")
+    return pd.DataFrame({"ID X PCODE": ids + " X " + codes, "Label": proba.to_numpy().ravel()})
+
+
+def _submission_blocks(model, customers: pd.DataFrame) -> Iterator[str]:
+    yield "ID X PCODE,Label\n"
+    for start in range(0, len(customers), _CHUNK):
+        rows = submission_rows(model, customers.iloc[start : start + _CHUNK])
+        yield rows.to_csv(index=False, header=False, float_format="%.6g", lineterminator="\n")
+
+
+def contact_list(
+    model,
+    customers: pd.DataFrame,
+    *,
+    top_k: int = 3,
+    cost_per_contact: float = 10.0,
+    value_per_sale: float = 100.0,
+    budget: int | None = None,
+    with_reasons: bool = True,
+) -> pd.DataFrame:
+    """Ranked recommendations per customer with the contact decision.
+
+    Each customer gets up to ``top_k`` rows (products not held, by calibrated
+    probability). The action rule: only the rank-1 product (the most valuable offer,
+    as every sale is worth ``value_per_sale``) can be offered, and only when
+    ``probability x value_per_sale > cost_per_contact``. With ``budget``, at most that
+    many customers are contacted, those with the highest expected profit.
+
+    Returns
+    -------
+    DataFrame
+        Columns :data:`CONTACT_COLUMNS`; ``expected_value`` is ``p x value``,
+        ``expected_profit`` is ``p x value - cost``.
+    """
+    _check_options(top_k, budget)
+    proba = model.predict_proba(customers)
+    held = customers[list(model.products)].to_numpy(dtype=bool)
+    matrix = np.where(held, -1.0, proba.to_numpy())
+    k = min(top_k, matrix.shape[1])
+    order = np.argsort(-matrix, axis=1, kind="stable")[:, :k]
+    p_top = np.take_along_axis(matrix, order, axis=1)
+    products = np.asarray(model.products, dtype=object)[order]
+    table = pd.DataFrame(
+        {
+            ID_COLUMN: np.repeat(proba.index.to_numpy(dtype=object), k),
+            "rank": np.tile(np.arange(1, k + 1), len(proba)),
+            "product": products.ravel(),
+            "probability": p_top.ravel(),
+        }
+    )
+    table["expected_value"] = table["probability"] * value_per_sale
+    table["expected_profit"] = table["expected_value"] - cost_per_contact
+    eligible = (table["rank"] == 1) & (table["expected_profit"] > 0)
+    table["action"] = np.where(eligible, ACTION_CONTACT, ACTION_SKIP)
+    if budget is not None:
+        _apply_budget(table, budget)
+    if with_reasons:
+        words = reasons(model, customers, products=products)
+        table["reasons"] = words.to_numpy().ravel()
+    else:
+        table["reasons"] = ""
+    table = table.loc[table["probability"] >= 0].reset_index(drop=True)  # drop held fillers
+    return table.loc[:, list(CONTACT_COLUMNS)]
+
+
+def _load(args) -> tuple[object, dict, pd.DataFrame]:
+    model, schema = load_model(args.model)
+    customers = read_customers(args.customers, schema)
+    return model, schema, customers
+
+
+def run_fit(args) -> None:
+    """``insurereco fit``: fit on ``--train`` and save to ``--model``."""
+    train = read_portfolio(args.train)
+    if len(train) < 50:
+        raise DataValidationError(f"{args.train}: {len(train)} customers; need at least 50 to fit")
+    if (train[list(XGBoostRecommender().products)].sum(axis=1) < 1).any():
+        raise DataValidationError(f"{args.train}: every training customer must hold a product")
+    model = XGBoostRecommender(random_state=args.random_state).fit(train)
+    save_model(model, args.model)
+
+
+def run_predict(args) -> None:
+    """``insurereco predict``: write the Zindi submission for ``--customers``."""
+    model, _, customers = _load(args)
+    _atomic_stream(args.out, _submission_blocks(model, customers))
+
+
+def run_contacts(args) -> None:
+    """``insurereco contacts``: write the ranked contact list for ``--customers``."""
+    _check_options(args.top_k, args.budget)
+    model, _, customers = _load(args)
+    params = load_campaign_parameters(
+        cost_per_contact=args.cost_per_contact, value_per_sale=args.value_per_sale
+    )
+    tables = [
+        contact_list(
+            model,
+            customers.iloc[start : start + _CHUNK],
+            top_k=args.top_k,
+            cost_per_contact=params.cost_per_contact,
+            value_per_sale=params.value_per_sale,
+        )
+        for start in range(0, len(customers), _CHUNK)
+    ]
+    table = pd.concat(tables, ignore_index=True)
+    if args.budget is not None:
+        _apply_budget(table, args.budget)
+    text = table.to_csv(index=False, float_format="%.6g", lineterminator="\n")
+    _atomic_stream(args.out, iter([text]))
+
+
+def _check_options(top_k: int, budget: int | None) -> None:
+    if top_k < 1:
+        raise DataValidationError(f"--top-k must be at least 1, got {top_k}")
+    if budget is not None and budget < 0:
+        raise DataValidationError(f"--budget must be >= 0, got {budget}")
+
+
+def _apply_budget(table: pd.DataFrame, budget: int) -> None:
+    """Keep only the ``budget`` contacts with the highest expected profit (in place)."""
+    contact = table.index[table["action"] == ACTION_CONTACT]
+    ranked = table.loc[contact, "expected_profit"].sort_values(ascending=False, kind="stable")
+    table.loc[ranked.index[budget:], "action"] = ACTION_SKIP
+
+
+def _add(subparsers, name: str, helptext: str, func: Callable) -> object:
+    parser = subparsers.add_parser(name, help=helptext, description=helptext)
+    parser.set_defaults(func=func)
+    return parser
+
+
+def register(subparsers) -> None:
+    """Add the ``fit``, ``predict`` and ``contacts`` sub-commands."""
+    fit = _add(subparsers, "fit", "Fit the product recommender on complete portfolios.", run_fit)
+    fit.add_argument("--train", required=True, help="portfolio CSV (Zimnat Train.csv layout)")
+    fit.add_argument("--model", required=True, help="where to save the fitted model")
+    fit.add_argument("--random-state", type=int, default=0, help="seed (default 0)")
+
+    predict = _add(
+        subparsers, "predict", "Write a Zindi submission (ID X PCODE, Label).", run_predict
+    )
+    contacts = _add(
+        subparsers, "contacts", "Write ranked offers, contact decision and reasons.", run_contacts
+    )
+    for parser in (predict, contacts):
+        parser.add_argument("--model", required=True, help="model file written by fit")
+        parser.add_argument("--customers", required=True, help="customer CSV (Test.csv layout)")
+        parser.add_argument("--out", required=True, help="output CSV")
+    contacts.add_argument("--top-k", type=int, default=3, help="offers listed per customer")
+    contacts.add_argument(
+        "--cost-per-contact", type=float, default=None, help="default: rules/campaign.yml"
+    )
+    contacts.add_argument(
+        "--value-per-sale", type=float, default=None, help="default: rules/campaign.yml"
+    )
+    contacts.add_argument(
+        "--budget", type=int, default=None, help="contact at most N customers (by profit)"
+    )

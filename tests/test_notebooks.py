@@ -1,0 +1,50 @@
+"""Every chapter notebook is well-formed and executes end to end with its smoke parameters."""
+
+from __future__ import annotations
+
+import json
+
+import nbformat
+import papermill
+import pytest
+
+from insurereco.notebooks import NOTEBOOKS_DIR, chapter_names, execute_notebook, notebook_parameters
+
+CHAPTERS = chapter_names()
+
+
+def test_there_are_chapters():
+    assert "01_eda" in CHAPTERS
+
+
+@pytest.mark.parametrize("name", CHAPTERS)
+def test_notebook_is_stripped_and_parameterised(name):
+    nb = nbformat.read(NOTEBOOKS_DIR / f"{name}.ipynb", as_version=4)
+    code = [c for c in nb.cells if c.cell_type == "code"]
+    assert all(not c.get("outputs") and c.get("execution_count") is None for c in code), (
+        "commit notebooks with outputs stripped"
+    )
+    tagged = [c for c in code if "parameters" in c.metadata.get("tags", [])]
+    assert len(tagged) == 1, "exactly one cell tagged 'parameters'"
+    names = list(papermill.inspect_notebook(str(NOTEBOOKS_DIR / f"{name}.ipynb")))
+    assert names and all(n.isupper() for n in names), "parameters are UPPER_CASE"
+    assert "METRICS_DIR" in names
+    assert nb.cells[0].cell_type == "markdown" and nb.cells[0].source.startswith("# ")
+    smoke = notebook_parameters(name, profile="smoke")
+    assert set(smoke) <= set(names), f"smoke parameters not in the notebook: {set(smoke) - set(names)}"
+
+
+@pytest.mark.notebooks
+@pytest.mark.parametrize("name", CHAPTERS)
+def test_notebook_executes_with_smoke_parameters(name, tmp_path):
+    out = execute_notebook(
+        name, profile="smoke", output_dir=tmp_path, parameters={"METRICS_DIR": str(tmp_path)}
+    )
+    assert out.is_file()
+    metrics = json.loads((tmp_path / f"{name}.json").read_text())
+    assert metrics, "the chapter writes its headline metrics"
+
+
+def test_unknown_profile_is_refused():
+    with pytest.raises(ValueError, match="profile"):
+        notebook_parameters("01_eda", profile="fast")
