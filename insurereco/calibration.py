@@ -126,7 +126,7 @@ def reliability_table(
     Returns
     -------
     DataFrame
-        One row per non-empty bin: ``bin_low``, ``bin_high``, ``mean_predicted``,
+        One row per bin with positive weight: ``bin_low``, ``bin_high``, ``mean_predicted``,
         ``observed_rate``, ``weight`` (sum of weights) and ``count``.
     """
     p, outcome, weight = one_vs_rest(proba, y, sample_weight=sample_weight)
@@ -135,7 +135,7 @@ def reliability_table(
     wp = np.bincount(index, weights=weight * p, minlength=n_bins)
     wy = np.bincount(index, weights=weight * outcome, minlength=n_bins)
     count = np.bincount(index, minlength=n_bins)
-    keep = count > 0
+    keep = w > 0
     edges = np.arange(n_bins) / n_bins
     return pd.DataFrame(
         {

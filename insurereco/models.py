@@ -233,7 +233,7 @@ class XGBoostRecommender(Recommender):
         Share of customers used to fit and choose the calibrator.
     min_category_count : int, default 20
         See :class:`~insurereco.features.PortfolioFeatures`.
-    refit : bool, default True
+    refit : bool, default False
         After early stopping, refit on the training and early-stopping customers
         together with the number of rounds found, scaled up by their size ratio
         (calibration customers stay unseen).
@@ -259,7 +259,7 @@ class XGBoostRecommender(Recommender):
         calibration: str = "auto",
         calibration_fraction: float = 0.15,
         min_category_count: int = 20,
-        refit: bool = True,
+        refit: bool = False,
         chunk_size: int = 200_000,
         n_jobs: int = 2,
         random_state: int = 0,

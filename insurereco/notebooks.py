@@ -91,7 +91,25 @@ def execute_notebook(
         log_output=False,
         report_mode=False,
     )
+    _fold_code(output)
     return output
+
+
+def _fold_code(path: Path) -> None:
+    """Fold the code of every cell in the book copy (readers click to show it).
+
+    The parameters cells, and cells tagged ``show-input``, stay open: analysts see which
+    settings produced the page. Stakeholders see prose, figures and tables first.
+    """
+    import nbformat
+
+    nb = nbformat.read(path, as_version=4)
+    keep_open = {"parameters", "injected-parameters", "show-input"}
+    for cell in nb.cells:
+        tags = cell.metadata.setdefault("tags", [])
+        if cell.cell_type == "code" and not keep_open & set(tags) and "hide-input" not in tags:
+            tags.append("hide-input")
+    nbformat.write(nb, path)
 
 
 def run_notebooks(

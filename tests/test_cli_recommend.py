@@ -1,0 +1,157 @@
+"""``insurereco fit / predict / contacts``: round trip and every bad-input case."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from insurereco import cli
+from insurereco.contract import PRODUCTS
+from insurereco.protocol import evaluation_split
+
+
+def _to_csv(df: pd.DataFrame, path: Path) -> Path:
+    """Write a typed portfolio in the Zimnat file layout (join_date d/m/yyyy)."""
+    out = df.copy()
+    joined = out["join_date"]
+    out["join_date"] = (
+        joined.dt.day.astype("Int64").astype(str) + "/" + joined.dt.month.astype("Int64").astype(str)
+        + "/" + joined.dt.year.astype("Int64").astype(str)
+    ).where(joined.notna())  # fmt: skip
+    out.to_csv(path, index=False)
+    return path
+
+
+@pytest.fixture(scope="module")
+def files(tmp_path_factory, portfolio):
+    folder = tmp_path_factory.mktemp("cli")
+    split = evaluation_split(portfolio.head(800), test_size=0.25, random_state=0)
+    train = _to_csv(split.train, folder / "train.csv")
+    customers = _to_csv(split.masked, folder / "customers.csv")
+    model = folder / "model.joblib"
+    assert cli.main(["fit", "--train", str(train), "--model", str(model)]) == 0
+    return {"folder": folder, "train": train, "customers": customers, "model": model,
+            "masked": split.masked}  # fmt: skip
+
+
+def test_predict_writes_a_zindi_submission(files):
+    out = files["folder"] / "submission.csv"
+    code = cli.main(
+        ["predict", "--model", str(files["model"]), "--customers", str(files["customers"]),
+         "--out", str(out)]
+    )  # fmt: skip
+    assert code == 0
+    sub = pd.read_csv(out)
+    masked = files["masked"]
+    assert list(sub.columns) == ["ID X PCODE", "Label"]
+    assert len(sub) == len(masked) * len(PRODUCTS)
+    expected_keys = [f"{i} X {p}" for i in masked["ID"] for p in PRODUCTS]
+    assert sub["ID X PCODE"].tolist() == expected_keys
+    labels = sub["Label"].to_numpy().reshape(len(masked), len(PRODUCTS))
+    held = masked[list(PRODUCTS)].to_numpy() == 1
+    assert (labels[held] == 1).all()
+    assert labels[~held].reshape(-1).max() < 1
+    open_mass = np.where(held, 0, labels).sum(axis=1)
+    assert open_mass == pytest.approx(np.ones(len(masked)), abs=1e-4)
+
+
+def test_contacts_rank_value_action_and_reasons(files):
+    out = files["folder"] / "contacts.csv"
+    args = ["contacts", "--model", str(files["model"]), "--customers", str(files["customers"]),
+            "--out", str(out), "--top-k", "2", "--cost-per-contact", "10",
+            "--value-per-sale", "100"]  # fmt: skip
+    assert cli.main(args) == 0
+    table = pd.read_csv(out, keep_default_na=False)
+    masked = files["masked"].set_index("ID")
+    assert list(table.columns) == [
+        "ID", "rank", "product", "probability", "expected_value", "expected_profit", "action",
+        "reasons",
+    ]  # fmt: skip
+    assert table.groupby("ID").size().eq(2).all()
+    assert all(masked.loc[i, p] == 0 for i, p in zip(table["ID"], table["product"], strict=True))
+    contact = table["action"] == "contact"
+    assert (table.loc[contact, "rank"] == 1).all()
+    assert (table.loc[contact, "probability"] * 100 > 10).all()
+    first = table["rank"] == 1
+    assert (table.loc[first & ~contact, "probability"] * 100 <= 10).all()
+    assert table["expected_value"].to_numpy() == pytest.approx(table["probability"] * 100, rel=1e-4)
+    assert table.loc[first, "reasons"].str.len().gt(0).mean() > 0.9
+
+    budget = files["folder"] / "budget.csv"
+    assert cli.main([*args[:-8], "--out", str(budget), "--budget", "5"][:7] + ["--budget", "5"]) == 0
+    limited = pd.read_csv(budget, keep_default_na=False)
+    assert (limited["action"] == "contact").sum() == min(5, int(contact.sum()))
+
+
+def _expect_failure(files, capsys, args, message, out_name="out.csv"):
+    out = files["folder"] / out_name
+    out.unlink(missing_ok=True)
+    code = cli.main([*args, "--out", str(out)])
+    err = capsys.readouterr().err.strip()
+    assert code == 2
+    assert len(err.splitlines()) == 1
+    assert message in err
+    assert not out.exists()
+    assert not list(files["folder"].glob(f".{out_name}.*"))
+
+
+def _customers_variant(files, name, change):
+    df = pd.read_csv(files["customers"], dtype=str, keep_default_na=False)
+    df = change(df)
+    path = files["folder"] / name
+    if isinstance(df, str):
+        path.write_text(df)
+    else:
+        df.to_csv(path, index=False)
+    return path
+
+
+BAD_CUSTOMERS = {
+    "unknown_column": (lambda d: d.assign(EXTRA=1), "unexpected column(s) EXTRA"),
+    "unknown_product": (lambda d: d.assign(ZZZZ=0), "ZZZZ"),
+    "missing_column": (lambda d: d.drop(columns=["branch_code"]), "missing column(s) branch_code"),
+    "missing_product": (lambda d: d.drop(columns=["QBOL"]), "QBOL"),
+    "flag_not_01": (lambda d: d.assign(RVSZ="2"), "RVSZ must hold 0/1"),
+    "duplicate_ids": (lambda d: pd.concat([d, d.head(2)]), "duplicated"),
+    "empty_file": (lambda d: "", "empty"),
+    "header_only": (lambda d: d.head(0), "no rows"),
+}
+
+
+@pytest.mark.parametrize("case", sorted(BAD_CUSTOMERS))
+@pytest.mark.parametrize("command", ["predict", "contacts"])
+def test_bad_customer_files_fail_cleanly(files, capsys, case, command):
+    change, message = BAD_CUSTOMERS[case]
+    path = _customers_variant(files, f"{case}.csv", change)
+    _expect_failure(
+        files, capsys, [command, "--model", str(files["model"]), "--customers", str(path)], message
+    )
+
+
+@pytest.mark.parametrize("command", ["predict", "contacts"])
+def test_unreadable_or_missing_model_fails_cleanly(files, capsys, command):
+    garbage = files["folder"] / "garbage.joblib"
+    garbage.write_bytes(b"\x00\x01 definitely not joblib")
+    customers = ["--customers", str(files["customers"])]
+    _expect_failure(files, capsys, [command, "--model", str(garbage), *customers], "unreadable model")
+    absent = str(files["folder"] / "absent.joblib")
+    _expect_failure(files, capsys, [command, "--model", absent, *customers], "not found")
+
+
+def test_bad_contact_options_fail_cleanly(files, capsys):
+    base = ["contacts", "--model", str(files["model"]), "--customers", str(files["customers"])]
+    _expect_failure(files, capsys, [*base, "--top-k", "0"], "--top-k")
+    _expect_failure(files, capsys, [*base, "--budget", "-1"], "--budget")
+    _expect_failure(files, capsys, [*base, "--value-per-sale", "-5"], "value_per_sale")
+
+
+def test_fit_rejects_bad_training_files(files, capsys):
+    bad = _customers_variant(files, "bad_train.csv", lambda d: d.assign(RVSZ="x"))
+    model = files["folder"] / "never.joblib"
+    code = cli.main(["fit", "--train", str(bad), "--model", str(model)])
+    assert code == 2
+    assert "RVSZ" in capsys.readouterr().err
+    assert not model.exists()

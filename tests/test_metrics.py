@@ -1,0 +1,87 @@
+"""Recommender metrics on hand-worked examples."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from insurereco.metrics import (
+    competition_log_loss,
+    customer_scores,
+    dominant_products,
+    evaluate,
+    hidden_rank,
+    per_product,
+)
+
+PRODUCTS3 = ["A", "B", "C"]
+
+
+def _example():
+    # customer 1 holds A, hidden B; customer 2 holds C, hidden B
+    proba = pd.DataFrame([[0.0, 0.75, 0.25], [0.6, 0.4, 0.0]], columns=PRODUCTS3)
+    held = np.array([[1, 0, 0], [0, 0, 1]])
+    hidden = np.array(["B", "B"])
+    return proba, held, hidden
+
+
+def test_customer_scores_by_hand():
+    scores = customer_scores(*_example())
+    assert scores["rank"].tolist() == [1, 2]
+    # customer 1: (-ln .75 - ln .75) / 3 ; customer 2: (-ln .4 - ln .4) / 3
+    assert scores["competition"].to_numpy() == pytest.approx(
+        [2 * -np.log(0.75) / 3, 2 * -np.log(0.4) / 3]
+    )
+    assert scores["mrr"].tolist() == [1.0, 0.5]
+    assert scores["hit@1"].tolist() == [1.0, 0.0]
+    assert scores["log_loss"].to_numpy() == pytest.approx([-np.log(0.75), -np.log(0.4)])
+
+
+def test_competition_metric_matches_zindi_definition():
+    proba, held, _ = _example()
+    truth = np.array([[1, 1, 0], [0, 1, 1]])
+    holding = np.where(held == 1, 1.0, proba.to_numpy())
+    expected = (2 * -np.log(0.75) / 3 + 2 * -np.log(0.4) / 3) / 2
+    assert competition_log_loss(truth, holding) == pytest.approx(expected)
+    assert customer_scores(*_example())["competition"].mean() == pytest.approx(expected)
+
+
+def test_ties_count_against_the_model():
+    proba = np.array([[0.5, 0.5, 0.0]])
+    assert hidden_rank(proba, np.array([[0, 0, 1]]), np.array(["0"])).tolist() == [2]
+
+
+def test_evaluate_overall_and_non_dominant_with_intervals():
+    proba, held, hidden = _example()
+    hidden = np.array(["C", "A"])  # customer 1: C ranked 2nd; customer 2: A ranked 1st
+    result = evaluate(proba, held, hidden, dominant=("A",), n_boot=50, random_state=0)
+    overall = result.loc["overall"]
+    assert overall.loc["hit@1", "value"] == pytest.approx(0.5)
+    assert overall.loc["mrr", "value"] == pytest.approx(0.75)
+    assert result.loc[("non_dominant", "hit@1"), "value"] == pytest.approx(0.0)
+    assert result.loc[("non_dominant", "hit@1"), "n_customers"] == 1
+    assert (result["ci_low"] <= result["value"] + 1e-12).all()
+    assert (result["value"] <= result["ci_high"] + 1e-12).all()
+    assert {"competition", "hit@3", "hit@5", "mrr", "log_loss", "ece"} <= set(overall.index)
+
+
+def test_per_product_hit_rates():
+    table = per_product(*_example())
+    assert table.loc["B", "n_hidden"] == 2
+    assert table.loc["B", "hit@1"] == pytest.approx(0.5)
+    assert np.isnan(table.loc["A", "hit@1"])
+    # column B: both customers have it, p = .75 and .4
+    assert table.loc["B", "competition"] == pytest.approx((-np.log(0.75) - np.log(0.4)) / 2)
+
+
+def test_unknown_hidden_product_is_rejected():
+    proba, held, _ = _example()
+    with pytest.raises(ValueError, match="hidden products"):
+        customer_scores(proba, held, np.array(["B", "Z"]))
+
+
+def test_dominant_products_are_the_most_held(portfolio):
+    from insurereco.contract import PRODUCTS
+
+    assert dominant_products(portfolio, PRODUCTS) == ("RVSZ", "K6QO")

@@ -1,0 +1,73 @@
+"""Evaluation protocol: customer split, one hidden product, expansion weighted 1/n."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from insurereco.contract import PRODUCTS
+from insurereco.protocol import (
+    HIDDEN_COLUMN,
+    WEIGHT_COLUMN,
+    evaluation_split,
+    expand_portfolio,
+    held_matrix,
+    split_customers,
+)
+
+
+def _tiny() -> pd.DataFrame:
+    rows = {"ID": ["A", "B"], **{p: [0, 0] for p in PRODUCTS}}
+    df = pd.DataFrame(rows)
+    df.loc[0, ["RVSZ", "K6QO"]] = 1
+    df.loc[1, ["RVSZ", "K6QO", "QBOL"]] = 1
+    return df
+
+
+def test_expand_gives_one_row_per_held_product_weighted_one_over_n():
+    expanded = expand_portfolio(_tiny())
+    assert len(expanded) == 5
+    assert expanded.groupby("ID")[WEIGHT_COLUMN].sum().tolist() == pytest.approx([1.0, 1.0])
+    assert sorted(expanded.loc[expanded.ID == "A", HIDDEN_COLUMN]) == ["K6QO", "RVSZ"]
+    assert expanded.loc[expanded.ID == "B", WEIGHT_COLUMN].tolist() == pytest.approx([1 / 3] * 3)
+    # the removed product is no longer in the basket, the others still are
+    for _, row in expanded.iterrows():
+        assert row[row[HIDDEN_COLUMN]] == 0
+    assert held_matrix(expanded).sum(axis=1).tolist() == [1, 1, 2, 2, 2]
+
+
+def test_split_is_by_customer_disjoint_and_seeded(portfolio):
+    first, second = split_customers(portfolio, test_size=0.2, random_state=3)
+    assert len(second) == 400
+    assert set(first.ID).isdisjoint(second.ID)
+    assert len(first) + len(second) == len(portfolio)
+    again = split_customers(portfolio, test_size=0.2, random_state=3)[1]
+    assert again.ID.tolist() == second.ID.tolist()
+    assert split_customers(portfolio, random_state=4)[1].ID.tolist() != second.ID.tolist()
+
+
+def test_split_refuses_duplicated_customers(portfolio):
+    doubled = pd.concat([portfolio.head(10), portfolio.head(10)])
+    with pytest.raises(ValueError, match="duplicated"):
+        split_customers(doubled)
+
+
+def test_evaluation_split_hides_exactly_one_held_product(portfolio):
+    split = evaluation_split(portfolio, test_size=0.25, random_state=1)
+    before = held_matrix(split.complete)
+    after = held_matrix(split.masked)
+    assert ((before - after).sum(axis=1) == 1).all()
+    assert (after <= before).all()
+    column = pd.Index(PRODUCTS).get_indexer(split.hidden)
+    assert (before[np.arange(len(before)), column] == 1).all()
+    assert set(split.train.ID).isdisjoint(split.masked.ID)
+
+
+def test_hidden_product_is_uniform_among_held():
+    df = _tiny().iloc[[1] * 3000].reset_index(drop=True)
+    df["ID"] = [f"C{i}" for i in range(len(df))]
+    split = evaluation_split(df, test_size=0.5, random_state=0)
+    shares = split.hidden.value_counts(normalize=True)
+    assert set(shares.index) == {"RVSZ", "K6QO", "QBOL"}
+    assert shares.to_numpy() == pytest.approx([1 / 3] * 3, abs=0.04)
