@@ -9,7 +9,7 @@ export PATH := $(abspath $(BIN)):$(PATH)
 export PYDEVD_DISABLE_FILE_VALIDATION := 1
 PYTEST_WORKERS ?= 2
 
-.PHONY: install report notebooks smoke book lint format test unit nbval lock clean help
+.PHONY: install report notebooks book lint format test unit lock clean help FORCE
 
 help:
 	@echo "make report   build the whole report (install, execute notebooks, build HTML)"
@@ -26,14 +26,25 @@ $(STAMP): requirements.lock pyproject.toml
 	$(BIN)/uv pip install --quiet --python $(BIN)/python --no-deps -e .
 	@touch $@
 
+CHAPTERS := $(patsubst notebooks/%.ipynb,book/chapters/%.ipynb,$(wildcard notebooks/*.ipynb))
+NOTEBOOK_JOBS ?= 2
+
+# Every chapter is re-executed on each build (FORCE), two at a time.
 notebooks: install
-	$(BIN)/python -m insurereco.notebooks run --profile full
+	@$(MAKE) --no-print-directory -j$(NOTEBOOK_JOBS) $(CHAPTERS)
+
+book/chapters/%.ipynb: notebooks/%.ipynb FORCE
+	$(BIN)/python -m insurereco.notebooks run --profile full --only $*
+
+FORCE:
 
 book: install
 	rm -rf _build/html _build/.doctrees
 	$(BIN)/jupyter-book build . -W -n --keep-going
 
-report: notebooks book
+report: install
+	@$(MAKE) --no-print-directory notebooks
+	@$(MAKE) --no-print-directory book
 
 lint: install
 	$(BIN)/ruff check .

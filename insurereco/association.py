@@ -35,7 +35,9 @@ __all__ = [
     "BestRuleRecommender",
     "association_rules",
     "item_support",
+    "lift_agreement",
     "lift_matrix",
+    "pair_effects",
     "plot_lift_heatmap",
     "product_matrix",
 ]
@@ -370,3 +372,76 @@ class BestRuleRecommender(Recommender):
             },
             index=pd.Index(portfolio[ID_COLUMN], name=ID_COLUMN),
         )
+
+
+def pair_effects(contribs: pd.DataFrame, held: pd.DataFrame) -> pd.DataFrame:
+    """Average effect of holding product X on the score of recommended product P.
+
+    Parameters
+    ----------
+    contribs : pandas.DataFrame
+        One row per customer with a ``product`` column (the product explained,
+        P) and ``holds_<X>`` columns (contribution of holding X to P's score),
+        as returned by :func:`insurereco.explain.contributions`.
+    held : pandas.DataFrame
+        0/1 products held by the same customers, same order, one column per X.
+
+    Returns
+    -------
+    pandas.DataFrame
+        One row per (held product X, explained product P) with at least one
+        customer holding X: ``held_product``, ``product``, ``customers`` and
+        ``mean_effect`` (mean contribution among customers holding X).
+    """
+    if len(contribs) != len(held):
+        raise DataValidationError(
+            f"pair_effects: {len(contribs)} contribution rows but {len(held)} held rows"
+        )
+    rows = []
+    flags = held.to_numpy().astype(bool)
+    target = contribs["product"].to_numpy()
+    for j, held_product in enumerate(held.columns):
+        column = f"holds_{held_product}"
+        if column not in contribs.columns:
+            continue
+        mine = flags[:, j]
+        if not mine.any():
+            continue
+        frame = pd.DataFrame(
+            {"product": target[mine], "effect": contribs[column].to_numpy(dtype=float)[mine]}
+        )
+        grouped = frame.groupby("product", sort=True)["effect"].agg(["size", "mean"])
+        for product, (count, mean) in grouped.iterrows():
+            rows.append((held_product, product, int(count), float(mean)))
+    return pd.DataFrame(rows, columns=["held_product", "product", "customers", "mean_effect"])
+
+
+def lift_agreement(effects: pd.DataFrame, lift: pd.DataFrame) -> pd.DataFrame:
+    """Say whether model effects and association lifts point the same way.
+
+    Holding X pushes P up in the model when ``mean_effect > 0``; X and P go
+    together in the data when ``lift(X, P) > 1``. They agree when both say
+    "up" or both say "down".
+
+    Parameters
+    ----------
+    effects : pandas.DataFrame
+        Output of :func:`pair_effects`.
+    lift : pandas.DataFrame
+        Output of :func:`lift_matrix` (``NaN`` pairs are marked ``agrees = NA``).
+
+    Returns
+    -------
+    pandas.DataFrame
+        ``effects`` with ``lift`` and ``agrees`` (nullable boolean) added.
+    """
+    out = effects.copy()
+    values = [
+        lift.at[x, p] if x in lift.index and p in lift.columns else np.nan
+        for x, p in zip(out["held_product"], out["product"], strict=True)
+    ]
+    out["lift"] = np.asarray(values, dtype=float)
+    agrees = (out["mean_effect"] > 0) == (out["lift"] > 1)
+    out["agrees"] = pd.array(agrees, dtype="boolean")
+    out.loc[out["lift"].isna(), "agrees"] = pd.NA
+    return out

@@ -60,9 +60,7 @@ def _weights(sample_weight: np.ndarray | None, n: int) -> np.ndarray:
     return np.ones(n) if sample_weight is None else np.asarray(sample_weight, dtype=float)
 
 
-def log_loss(
-    proba: np.ndarray, y: np.ndarray, *, sample_weight: np.ndarray | None = None
-) -> float:
+def log_loss(proba: np.ndarray, y: np.ndarray, *, sample_weight: np.ndarray | None = None) -> float:
     """Weighted mean negative log probability of the true class.
 
     Parameters
@@ -172,7 +170,7 @@ class NoCalibration:
 
     name = "none"
 
-    def fit(self, proba, y, *, sample_weight=None):  # noqa: ARG002 - common interface
+    def fit(self, proba, y, *, sample_weight=None):
         """Nothing to learn; return ``self``."""
         return self
 
@@ -323,7 +321,9 @@ def select_calibrator(
         for k in range(n_splits):
             train, test = fold != k, fold == k
             source = matrix[:, 1] if binary else matrix
-            model = make_calibrator(method).fit(source[train], y[train], sample_weight=weight[train])
+            model = make_calibrator(method).fit(
+                source[train], y[train], sample_weight=weight[train]
+            )
             out = model.transform(source[test])
             calibrated[test] = np.column_stack([1 - out, out]) if binary else out
         view = calibrated[:, 1] if binary else calibrated

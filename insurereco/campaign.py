@@ -39,6 +39,7 @@ __all__ = [
     "depth_table",
     "expected_vs_observed",
     "load_campaign_parameters",
+    "offer_sentence",
     "plot_depth_sensitivity",
     "plot_expected_vs_observed",
     "plot_gain",
@@ -51,8 +52,6 @@ DEFAULT_SHARES = (0.01, 0.02, 0.05, 0.1, 0.2, 0.3, 0.5, 0.75, 1.0)
 
 _RULES_FILE = "campaign.yml"
 _KEYS = ("cost_per_contact", "value_per_sale")
-# TEMPORARY until rules/campaign.yml (owned by the recommender work) exists.
-_FALLBACK = {"cost_per_contact": 10.0, "value_per_sale": 100.0}
 
 
 @dataclass(frozen=True)
@@ -104,13 +103,10 @@ def load_campaign_parameters(
     DataValidationError
         If the file lacks a key or holds a negative or non-numeric value.
     """
-    try:
-        text = importlib.resources.files("insurereco").joinpath(f"rules/{_RULES_FILE}").read_text(
-            "utf-8"
-        )
-    except OSError:  # TEMPORARY fallback, see _FALLBACK
-        text = None
-    rules = (yaml.safe_load(text) or {}) if text is not None else _FALLBACK
+    text = importlib.resources.files("insurereco").joinpath(f"rules/{_RULES_FILE}").read_text(
+        "utf-8"
+    )
+    rules = yaml.safe_load(text) or {}
     missing = [k for k in _KEYS if k not in rules]
     if missing:
         raise DataValidationError(f"rules/{_RULES_FILE}: missing key(s) {missing}")
@@ -366,9 +362,13 @@ def depth_sensitivity(
 
 
 def expected_vs_observed(
-    score, accepted, *, bins: Sequence[float] = (0, 0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 1)
+    score,
+    accepted,
+    *,
+    bins: Sequence[float] = (0, 0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 1),
+    groups=None,
 ) -> pd.DataFrame:
-    """Expected (sum of probabilities) against observed acceptances, by score band.
+    """Expected (sum of probabilities) against observed acceptances, by score band or group.
 
     Parameters
     ----------
@@ -378,11 +378,14 @@ def expected_vs_observed(
         Realised outcomes.
     bins : sequence of float
         Band edges (left-closed, the last band includes 1).
+    groups : array-like, optional
+        Group label of each customer (e.g. branch); when given, rows are these
+        groups (sorted) instead of score bands.
 
     Returns
     -------
     pandas.DataFrame
-        One row per non-empty band: ``band`` (label), ``customers``,
+        One row per non-empty band or group: ``band`` (label), ``customers``,
         ``expected``, ``observed``, ``low`` and ``high`` (expected +- 2
         standard deviations of a sum of independent Bernoulli outcomes, the
         range the observed count should fall in if the scores are right), and
@@ -392,7 +395,12 @@ def expected_vs_observed(
     edges = np.asarray(bins, dtype=float)
     if (np.diff(edges) <= 0).any():
         raise DataValidationError("expected_vs_observed: bins must increase strictly")
-    band = np.clip(np.searchsorted(edges, score, side="right") - 1, 0, len(edges) - 2)
+    if groups is None:
+        band = np.clip(np.searchsorted(edges, score, side="right") - 1, 0, len(edges) - 2)
+    else:
+        band = np.asarray(groups)
+        if band.shape != score.shape:
+            raise DataValidationError("expected_vs_observed: groups must match score in length")
     frame = pd.DataFrame(
         {"band": band, "p": score, "y": accepted, "var": score * (1 - score)}
     ).groupby("band")
@@ -406,12 +414,39 @@ def expected_vs_observed(
             "observed_rate": frame["y"].mean(),
         }
     )
-    labels = [f"{edges[i]:.2f}-{edges[i + 1]:.2f}" for i in table.index]
+    if groups is None:
+        labels = [f"{edges[i]:.2f}-{edges[i + 1]:.2f}" for i in table.index]
+    else:
+        labels = [str(g) for g in table.index]
     table["low"] = (table["expected"] - 2 * table["sd"]).clip(lower=0)
     table["high"] = table["expected"] + 2 * table["sd"]
     table.insert(0, "band", labels)
     columns = ["band", "customers", "expected", "observed", "low", "high"]
     return table[[*columns, "mean_score", "observed_rate"]].reset_index(drop=True)
+
+
+def offer_sentence(product: str, probability: float, reasons: str) -> str:
+    """One short sentence for a contact list: the offer, its chance and why.
+
+    Parameters
+    ----------
+    product : str
+        Offered product code.
+    probability : float
+        Calibrated probability that the customer takes it.
+    reasons : str
+        ``"; "``-separated reasons (e.g. from :func:`insurereco.explain.reasons`);
+        held-product reasons come first.
+
+    Returns
+    -------
+    str
+        E.g. ``"Offer QBOL (34% chance): holds RVSZ and K6QO; similar customers
+        often also hold QBOL."``
+    """
+    parts = [r.strip() for r in str(reasons).split(";") if r.strip()]
+    parts.append(f"similar customers often also hold {product}")
+    return f"Offer {product} ({probability:.0%} chance): {'; '.join(parts)}."
 
 
 def _axes(ax):

@@ -24,6 +24,7 @@ import numpy as np
 import pandas as pd
 
 from insurereco.errors import DataValidationError
+from insurereco.propensity import TableSchema, fit_estimator
 
 __all__ = [
     "MONTHS",
@@ -32,6 +33,8 @@ __all__ = [
     "monthly_expected_vs_actual",
     "plot_monthly_calibration",
     "prior_shift",
+    "recent_rate",
+    "rolling_origin_predict",
     "rolling_origin_splits",
 ]
 
@@ -119,6 +122,49 @@ def rolling_origin_splits(
         if train.size:
             splits.append((int(m), train, np.flatnonzero(months == m)))
     return splits
+
+
+def rolling_origin_predict(
+    model_type: str,
+    schema: TableSchema,
+    X: pd.DataFrame,
+    y: np.ndarray,
+    splits: Sequence[tuple[int, np.ndarray, np.ndarray]],
+    *,
+    params: Mapping | None = None,
+    random_state: int = 0,
+) -> np.ndarray:
+    """Retrain every month: predictions for each split's test month from its own model.
+
+    Returns
+    -------
+    ndarray
+        One probability per row of ``X``; NaN for rows in no test month.
+    """
+    out = np.full(len(X), np.nan)
+    for _, train, test in splits:
+        model = fit_estimator(
+            model_type, schema, X.iloc[train], y[train], params=params, random_state=random_state
+        )
+        out[test] = model.predict_proba(X.iloc[test])[:, 1]
+    return out
+
+
+def recent_rate(
+    month_index: Sequence[int], y_true: Sequence[int], month: int, *, window: int = 500
+) -> float:
+    """Acceptance rate of the last ``window`` calls before ``month``, known at its launch.
+
+    Raises
+    ------
+    ValueError
+        No call before ``month``.
+    """
+    months, y = np.asarray(month_index), np.asarray(y_true, dtype=float)
+    before = np.flatnonzero(months < month)
+    if before.size == 0:
+        raise ValueError(f"no call before month {month}")
+    return float(y[before[-window:]].mean())
 
 
 def prior_shift(proba: Sequence[float], *, train_rate: float, new_rate: float) -> np.ndarray:
@@ -221,7 +267,7 @@ def make_bank_campaign(n_rows: int = 6000, *, random_state: int = 0) -> pd.DataF
     for year, month, share, rate in _CALENDAR:
         n = max(40, int(round(share * n_rows)))
         age = np.clip(rng.normal(40, 11, n).round(), 18, 95).astype("int64")
-        job = rng.choice(_JOBS, n, p=[0.25, 0.22, 0.16, 0.1, 0.07, 0.04, 0.035, 0.035,
+        job = rng.choice(_JOBS, n, p=[0.26, 0.22, 0.16, 0.1, 0.07, 0.04, 0.035, 0.035,
                                       0.025, 0.025, 0.02, 0.01])  # fmt: skip
         job = np.where(age >= 62, "retired", np.where(age <= 23, "student", job))
         contact = rng.choice(["cellular", "telephone"], n, p=[0.64, 0.36])

@@ -158,7 +158,9 @@ def read_portfolio(path: str | os.PathLike, *, source: str | None = None) -> pd.
     check_unique(raw, ID_COLUMN, source=source)
     check_flags(raw, PRODUCTS, source=source)
     df = raw.loc[:, list(ZIMNAT_COLUMNS)].copy()
-    df["join_date"] = _parse_dates(raw["join_date"], fmt="%d/%m/%Y", source=source, column="join_date")
+    df["join_date"] = _parse_dates(
+        raw["join_date"], fmt="%d/%m/%Y", source=source, column="join_date"
+    )
     years = pd.to_numeric(raw["birth_year"], errors="coerce")
     if (years.isna() & raw["birth_year"].notna()).any():
         raise DataValidationError(f"{source}: column birth_year must hold whole years")
@@ -225,7 +227,9 @@ def coil2000_columns(*, data_dir: str | os.PathLike | None = None) -> list[str]:
     return names
 
 
-def load_coil2000(split: str = "train", *, data_dir: str | os.PathLike | None = None) -> pd.DataFrame:
+def load_coil2000(
+    split: str = "train", *, data_dir: str | os.PathLike | None = None
+) -> pd.DataFrame:
     """Load CoIL 2000: ``"train"`` (ticdata2000, with ``CARAVAN``) or ``"eval"`` (ticeval2000)."""
     files = {"train": "coil2000/ticdata2000.txt", "eval": "coil2000/ticeval2000.txt"}
     if split not in files:

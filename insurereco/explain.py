@@ -20,7 +20,7 @@ import pandas as pd
 import xgboost as xgb
 
 from insurereco.contract import ID_COLUMN
-from insurereco.features import OTHER, basket_feature
+from insurereco.features import OTHER
 
 __all__ = [
     "AGE_BANDS",
@@ -76,7 +76,9 @@ def _class_index(model, products, n: int) -> np.ndarray:
     return index
 
 
-def _chunks(model, portfolio: pd.DataFrame, chunk_size: int) -> Iterator[tuple[slice, pd.DataFrame, np.ndarray]]:
+def _chunks(
+    model, portfolio: pd.DataFrame, chunk_size: int
+) -> Iterator[tuple[slice, pd.DataFrame, np.ndarray]]:
     """Yield (row slice, feature frame, contributions (n, classes, features + 1)) per chunk."""
     for start in range(0, len(portfolio), chunk_size):
         chunk = portfolio.iloc[start : start + chunk_size]
@@ -265,5 +267,7 @@ def reasons(
             frame = pd.DataFrame(picked, columns=names)
             result[rows, r] = reasons_from_contributions(frame, features, top_n=top_n).to_numpy()
     columns = ["reasons"] if one_dimensional else list(range(index.shape[1]))
-    frame = pd.DataFrame(result, columns=columns, index=pd.Index(portfolio[ID_COLUMN], name=ID_COLUMN))
+    frame = pd.DataFrame(
+        result, columns=columns, index=pd.Index(portfolio[ID_COLUMN], name=ID_COLUMN)
+    )
     return frame.astype("str")

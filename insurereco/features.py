@@ -90,7 +90,7 @@ class PortfolioFeatures(TransformerMixin, BaseEstimator):
         self.reference_date = reference_date
         self.products = products
 
-    def fit(self, portfolio: pd.DataFrame, y=None):  # noqa: ARG002
+    def fit(self, portfolio: pd.DataFrame, y=None):
         """Learn categories and the reference date from ``portfolio``."""
         self.categories_ = {}
         for column in CATEGORICAL_COLUMNS:
@@ -132,6 +132,6 @@ class PortfolioFeatures(TransformerMixin, BaseEstimator):
             features[column] = pd.Categorical(codes, categories=categories)
         return features
 
-    def get_feature_names_out(self, input_features=None):  # noqa: ARG002
+    def get_feature_names_out(self, input_features=None):
         """Names of the output features."""
         return np.asarray(self.feature_names_, dtype=object)

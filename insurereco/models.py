@@ -135,7 +135,7 @@ class PopularityRecommender(Recommender):
         self.alpha = alpha
         self.products = products
 
-    def fit(self, portfolio: pd.DataFrame, y=None):  # noqa: ARG002
+    def fit(self, portfolio: pd.DataFrame, y=None):
         """Learn the weighted share of each product among hidden products."""
         expanded = expand_portfolio(portfolio, products=self.products)
         counts = np.bincount(
@@ -178,7 +178,7 @@ class CooccurrenceRecommender(Recommender):
     def _keys(self, basket: np.ndarray) -> np.ndarray:
         return basket.astype(np.int64) @ (np.int64(1) << np.arange(basket.shape[1], dtype=np.int64))
 
-    def fit(self, portfolio: pd.DataFrame, y=None):  # noqa: ARG002
+    def fit(self, portfolio: pd.DataFrame, y=None):
         """Count exact-basket and pairwise co-holding among expanded examples."""
         expanded = expand_portfolio(portfolio, products=self.products)
         k = len(self.products)
@@ -312,7 +312,7 @@ class XGBoostRecommender(Recommender):
             nthread=self.n_jobs,
         )
 
-    def fit(self, portfolio: pd.DataFrame, y=None):  # noqa: ARG002
+    def fit(self, portfolio: pd.DataFrame, y=None):
         """Fit features, booster (with early stopping) and calibrator.
 
         Parameters
@@ -434,10 +434,8 @@ def load_model(path: str | os.PathLike) -> tuple[Recommender, dict]:
         raise DataNotFoundError(f"{path}: model file not found")
     try:
         payload = joblib.load(path)
-    except Exception as exc:  # noqa: BLE001 - any unpickling failure means "unreadable"
-        raise DataValidationError(
-            f"{path}: unreadable model file ({type(exc).__name__})"
-        ) from exc
+    except Exception as exc:
+        raise DataValidationError(f"{path}: unreadable model file ({type(exc).__name__})") from exc
     if not isinstance(payload, dict) or payload.get("format") != MODEL_FORMAT:
         raise DataValidationError(f"{path}: not an insurereco recommender model file")
     if payload.get("version") != MODEL_FORMAT_VERSION:

@@ -124,7 +124,9 @@ def run_notebooks(
     outputs = []
     for name in names or chapter_names():
         print(f"executing {name} ({profile})", flush=True)
-        outputs.append(execute_notebook(name, profile=profile, output_dir=output_dir, parameters=extra))
+        outputs.append(
+            execute_notebook(name, profile=profile, output_dir=output_dir, parameters=extra)
+        )
     return outputs
 
 

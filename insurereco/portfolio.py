@@ -117,12 +117,16 @@ def strongest_pairs(
     counts = coholding_matrix(portfolio, normalize="count")
     holders = pd.Series(np.diag(counts), index=counts.index)
     keep = holders[holders >= min_holders].index
-    table = pd.DataFrame(
-        {
-            "customers": counts.loc[keep].stack(),
-            "confidence": confidence.loc[keep].stack(),
-        }
-    ).rename_axis(["holders of", "also hold"]).reset_index()
+    table = (
+        pd.DataFrame(
+            {
+                "customers": counts.loc[keep].stack(),
+                "confidence": confidence.loc[keep].stack(),
+            }
+        )
+        .rename_axis(["holders of", "also hold"])
+        .reset_index()
+    )
     table = table[table["holders of"] != table["also hold"]]
     return table.sort_values("confidence", ascending=False, kind="stable").head(n)
 

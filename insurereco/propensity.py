@@ -40,7 +40,11 @@ import pandas as pd
 import yaml
 from sklearn.calibration import CalibratedClassifierCV, calibration_curve
 from sklearn.compose import ColumnTransformer
-from sklearn.ensemble import HistGradientBoostingClassifier, RandomForestClassifier
+from sklearn.ensemble import (
+    HistGradientBoostingClassifier,
+    RandomForestClassifier,
+    VotingClassifier,
+)
 from sklearn.linear_model import LogisticRegression
 from sklearn.metrics import (
     accuracy_score,
@@ -93,7 +97,7 @@ __all__ = [
 ]
 
 #: Model types of the zoo, in the order of the comparison table.
-MODEL_TYPES = ("logistic", "tree", "forest", "gboost", "xgboost")
+MODEL_TYPES = ("logistic", "tree", "forest", "gboost", "xgboost", "blend")
 #: Readable names of the model types.
 MODEL_LABELS = {
     "logistic": "Logistic regression",
@@ -101,6 +105,7 @@ MODEL_LABELS = {
     "forest": "Random forest",
     "gboost": "Gradient boosting",
     "xgboost": "XGBoost",
+    "blend": "Blend (logistic + XGBoost)",
 }
 #: Tag stored in saved model files.
 MODEL_FORMAT = "insurereco-propensity/1"
@@ -512,13 +517,22 @@ def make_estimator(model_type: str, *, random_state: int = 0, n_jobs: int = 2, *
 
     Parameters
     ----------
-    model_type : {"logistic", "tree", "forest", "gboost", "xgboost"}
+    model_type : {"logistic", "tree", "forest", "gboost", "xgboost", "blend"}
+        ``"blend"`` is a soft vote (equal-weight average of probabilities) of the
+        logistic regression and XGBoost; set their parameters as ``logistic__C`` or
+        ``xgboost__max_depth``.
     random_state : int
     n_jobs : int
         Threads for the forest and XGBoost.
     **params
         Overrides of the defaults.
     """
+    if model_type == "blend":
+        members = [
+            (name, make_estimator(name, random_state=random_state, n_jobs=n_jobs))
+            for name in ("logistic", "xgboost")
+        ]
+        return VotingClassifier(members, voting="soft").set_params(**params)
     defaults: dict[str, tuple[type, dict]] = {
         "logistic": (LogisticRegression, {"C": 1.0, "max_iter": 2000}),
         "tree": (

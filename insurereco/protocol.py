@@ -72,7 +72,9 @@ def split_customers(
     if not 0 < test_size < 1:
         raise ValueError(f"test_size must be in (0, 1), got {test_size}")
     if portfolio[ID_COLUMN].duplicated().any():
-        raise ValueError("portfolio has duplicated customer IDs; split by customer needs unique IDs")
+        raise ValueError(
+            "portfolio has duplicated customer IDs; split by customer needs unique IDs"
+        )
     n = len(portfolio)
     n_second = min(max(int(round(n * test_size)), 1), n - 1) if n > 1 else 0
     rng = np.random.default_rng(random_state)

@@ -32,6 +32,7 @@ from sklearn.cluster import KMeans
 from sklearn.metrics import adjusted_rand_score, roc_auc_score, silhouette_score
 from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import FunctionTransformer, StandardScaler
+from threadpoolctl import threadpool_limits
 
 from insurereco.errors import DataNotFoundError, DataValidationError
 from insurereco.transactions import TRANSACTION_COLUMNS, load_segment_rules
@@ -69,6 +70,16 @@ __all__ = [
 ]
 
 RFM_COLUMNS: tuple[str, ...] = ("recency", "frequency", "monetary")
+
+
+def _one_thread():
+    """Run K-Means and silhouettes single-threaded.
+
+    With three features the work per iteration is tiny, and OpenMP threads mostly wait
+    on each other: on a busy 2-core machine a fit was about 50 times slower with two
+    threads than with one.
+    """
+    return threadpool_limits(limits=1)
 
 
 # --- RFM features -------------------------------------------------------------------------
@@ -220,29 +231,32 @@ def evaluate_k(
     """
     X = make_pipeline(2)[:-1].fit_transform(_features(rfm))
     sample = None if silhouette_sample is None else min(silhouette_sample, len(X))
-    rows = []
-    for k in ks:
-        k = int(k)
-        if not 2 <= k < len(X):
-            raise ValueError(f"k must be between 2 and {len(X) - 1} (customers - 1), got {k}")
-        main = KMeans(n_clusters=k, n_init=n_init, random_state=random_state).fit(X)
-        labels = [
-            KMeans(n_clusters=k, n_init=1, random_state=random_state + s).fit_predict(X)
-            for s in range(n_seeds)
-        ]
-        aris = [adjusted_rand_score(a, b) for a, b in itertools.combinations(labels, 2)]
-        rows.append(
-            {
-                "k": k,
-                "inertia": float(main.inertia_),
-                "silhouette": float(
-                    silhouette_score(X, main.labels_, sample_size=sample, random_state=random_state)
-                ),
-                "stability_ari": float(np.mean(aris)) if aris else np.nan,
-                "stability_min_ari": float(np.min(aris)) if aris else np.nan,
-            }
+    with _one_thread():
+        return pd.DataFrame(
+            [_score_k(X, int(k), n_seeds, n_init, sample, random_state) for k in ks]
         )
-    return pd.DataFrame(rows)
+
+
+def _score_k(
+    X: np.ndarray, k: int, n_seeds: int, n_init: int, sample: int | None, random_state: int
+) -> dict[str, float]:
+    """One row of :func:`evaluate_k`."""
+    if not 2 <= k < len(X):
+        raise ValueError(f"k must be between 2 and {len(X) - 1} (customers - 1), got {k}")
+    main = KMeans(n_clusters=k, n_init=n_init, random_state=random_state).fit(X)
+    labels = [
+        KMeans(n_clusters=k, n_init=1, random_state=random_state + s).fit_predict(X)
+        for s in range(n_seeds)
+    ]
+    aris = [adjusted_rand_score(a, b) for a, b in itertools.combinations(labels, 2)]
+    silhouette = silhouette_score(X, main.labels_, sample_size=sample, random_state=random_state)
+    return {
+        "k": k,
+        "inertia": float(main.inertia_),
+        "silhouette": float(silhouette),
+        "stability_ari": float(np.mean(aris)) if aris else np.nan,
+        "stability_min_ari": float(np.min(aris)) if aris else np.nan,
+    }
 
 
 def elbow_k(scores: pd.DataFrame) -> int:
@@ -260,8 +274,14 @@ def elbow_k(scores: pd.DataFrame) -> int:
     return int(k[int(np.argmax(gap))])
 
 
-def select_k(scores: pd.DataFrame, *, min_k: int = 3, min_stability: float = 0.9) -> int:
-    """Pick k: the best silhouette among the stable candidates with at least ``min_k``.
+def select_k(
+    scores: pd.DataFrame,
+    *,
+    min_k: int = 3,
+    max_k: int | None = None,
+    min_stability: float = 0.9,
+) -> int:
+    """Pick k: the best silhouette among the stable candidates from ``min_k`` to ``max_k``.
 
     Parameters
     ----------
@@ -270,6 +290,9 @@ def select_k(scores: pd.DataFrame, *, min_k: int = 3, min_stability: float = 0.9
     min_k : int
         Fewest segments that allow different treatments (retain / develop / reactivate
         needs 3).
+    max_k : int, optional
+        Most segments; default the number of segments defined in ``segments.yml``
+        (each cluster needs its own name and strategy).
     min_stability : float
         Minimum mean adjusted Rand index across seeds.
 
@@ -282,10 +305,11 @@ def select_k(scores: pd.DataFrame, *, min_k: int = 3, min_stability: float = 0.9
     ValueError
         No candidate passes both filters.
     """
-    ok = scores.loc[(scores["k"] >= min_k) & (scores["stability_ari"] >= min_stability)]
+    max_k = len(load_segment_rules()["segments"]) if max_k is None else max_k
+    ok = scores.loc[scores["k"].between(min_k, max_k) & (scores["stability_ari"] >= min_stability)]
     if ok.empty:
         raise ValueError(
-            f"no k >= {min_k} has a stability (mean ARI) >= {min_stability}; "
+            f"no k in [{min_k}, {max_k}] has a stability (mean ARI) >= {min_stability}; "
             "lower min_stability or set k explicitly"
         )
     return int(ok.sort_values(["silhouette", "k"], ascending=[False, True])["k"].iloc[0])
@@ -415,7 +439,8 @@ def fit_segments(
     X = _features(rfm)
     if not 2 <= k <= len(X):
         raise DataValidationError(f"k={k} needs between 2 and {len(X)} customers' worth of data")
-    pipeline = make_pipeline(k, n_init=n_init, random_state=random_state).fit(X)
+    with _one_thread():
+        pipeline = make_pipeline(k, n_init=n_init, random_state=random_state).fit(X)
     rules = _rules(rules)
     keys = name_clusters(pipeline.named_steps["kmeans"].cluster_centers_, rules=rules)
     snap = None if snapshot is None else pd.Timestamp(snapshot)
@@ -430,7 +455,8 @@ def assign_segments(model: SegmentModel, rfm: pd.DataFrame) -> pd.DataFrame:
     DataFrame
         ``rfm`` plus the three columns, same index.
     """
-    clusters = model.pipeline.predict(_features(rfm))
+    with _one_thread():
+        clusters = model.pipeline.predict(_features(rfm))
     by_key = {s["key"]: s for s in model.rules["segments"]}
     names = [by_key[model.cluster_keys[c]]["name"] for c in clusters]
     out = rfm.copy()
@@ -705,6 +731,7 @@ def next_period_check(
     k: int | None = None,
     ks: Any = range(2, 9),
     min_k: int = 3,
+    max_k: int | None = None,
     min_stability: float = 0.9,
     n_seeds: int = 5,
     n_init: int = 10,
@@ -725,8 +752,9 @@ def next_period_check(
         Start and (exclusive) end of the later period.
     k : int, optional
         Number of clusters; default chosen by :func:`select_k`.
-    ks, min_k, min_stability, n_seeds, n_init, silhouette_sample, random_state
-        As in :func:`evaluate_k` and :func:`select_k`.
+    ks, min_k, max_k, min_stability, n_seeds, n_init, silhouette_sample, random_state
+        As in :func:`evaluate_k` and :func:`select_k`; candidates outside
+        ``[min_k, max_k]`` are not evaluated, since they could not be selected.
     rules : dict, optional
         Parsed ``segments.yml``.
 
@@ -743,15 +771,16 @@ def next_period_check(
     rfm = rfm_table(tx, snapshot=split)
     scores = pd.DataFrame()
     if k is None:
+        max_k = len(_rules(rules)["segments"]) if max_k is None else max_k
         scores = evaluate_k(
             rfm,
-            ks=ks,
+            ks=[c for c in ks if min_k <= c <= max_k] or ks,
             n_seeds=n_seeds,
             n_init=n_init,
             silhouette_sample=silhouette_sample,
             random_state=random_state,
         )
-        k = select_k(scores, min_k=min_k, min_stability=min_stability)
+        k = select_k(scores, min_k=min_k, max_k=max_k, min_stability=min_stability)
     model = fit_segments(
         rfm, k=k, n_init=n_init, random_state=random_state, rules=rules, snapshot=split
     )
@@ -842,7 +871,10 @@ def plot_next_period(table: pd.DataFrame, *, metric: str = "came_back", ax, labe
     values = table[metric].to_numpy()
     if metric == "came_back":
         err = np.vstack(
-            [values - table["came_back_low"].to_numpy(), table["came_back_high"].to_numpy() - values]
+            [
+                values - table["came_back_low"].to_numpy(),
+                table["came_back_high"].to_numpy() - values,
+            ]
         )
         ax.bar(x, values, yerr=err, capsize=4, color="tab:blue")
         ax.yaxis.set_major_formatter(lambda v, _: f"{v:.0%}")

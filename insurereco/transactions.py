@@ -40,6 +40,7 @@ __all__ = [
     "from_online_retail",
     "load_segment_rules",
     "make_cdnow_like",
+    "make_online_retail_like",
     "normalise_transactions",
     "read_transactions",
 ]
@@ -183,6 +184,28 @@ def _cancelled(tx: pd.DataFrame) -> pd.Series:
     return tx["invoice_id"].fillna("").str.upper().str.startswith("C")
 
 
+def _reversed_purchase(tx: pd.DataFrame) -> pd.Series:
+    """Purchase lines that a later cancellation reverses exactly.
+
+    The k-th purchase of a (customer, stock code, quantity) is paired with the k-th
+    cancellation of the same customer, stock code and opposite quantity, and dropped
+    when it does not come after that cancellation.
+    """
+    needed = {"quantity", "stock_code"}
+    if not needed <= set(tx.columns):
+        return pd.Series(False, index=tx.index)
+    key = ["customer_id", "stock_code", "quantity"]
+    cancelled = _cancelled(tx)
+    buys = tx.loc[~cancelled & tx["customer_id"].notna(), ["date", *key]]
+    undo = tx.loc[cancelled & tx["customer_id"].notna(), ["date", *key]]
+    undo = undo.assign(quantity=-undo["quantity"])
+    buys = buys.assign(nth=buys.groupby(key, dropna=False).cumcount(), row=buys.index)
+    undo = undo.assign(nth=undo.groupby(key, dropna=False).cumcount())
+    pairs = buys.merge(undo, on=[*key, "nth"], suffixes=("", "_cancel"))
+    rows = pairs.loc[pairs["date"] <= pairs["date_cancel"], "row"]
+    return pd.Series(tx.index.isin(rows), index=tx.index)
+
+
 def _no_customer(tx: pd.DataFrame) -> pd.Series:
     return tx["customer_id"].isna()
 
@@ -211,6 +234,11 @@ def _duplicate(tx: pd.DataFrame) -> pd.Series:
 
 #: The cleaning steps, in order: (name, reason shown in the log, rows-to-drop mask).
 CLEANING_STEPS: tuple[tuple[str, str, Callable[[pd.DataFrame], pd.Series]], ...] = (
+    (
+        "reversed purchases",
+        "purchase line undone by a later cancellation (same customer, product, quantity)",
+        _reversed_purchase,
+    ),
     (
         "cancellations",
         "invoice number starts with C: a cancellation reversing an earlier sale",
@@ -241,7 +269,7 @@ CLEANING_STEPS: tuple[tuple[str, str, Callable[[pd.DataFrame], pd.Series]], ...]
 
 
 def clean_transactions(
-    tx: pd.DataFrame, *, source: str = "transactions"
+    tx: pd.DataFrame, *, steps: Any = None, source: str = "transactions"
 ) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Run the cleaning steps on a normalised log and record what each removed.
 
@@ -249,6 +277,8 @@ def clean_transactions(
     ----------
     tx : DataFrame
         Normalised transactions (see :func:`normalise_transactions`).
+    steps : iterable of str, optional
+        Names of the :data:`CLEANING_STEPS` to run (in their fixed order); default all.
     source : str
         Name used in the error message.
 
@@ -279,9 +309,16 @@ def clean_transactions(
             "amount_left": float(frame["amount"].sum()),
         }
 
+    known = [name for name, _, _ in CLEANING_STEPS]
+    chosen = known if steps is None else list(steps)
+    unknown = [name for name in chosen if name not in known]
+    if unknown:
+        raise ValueError(f"unknown cleaning step(s) {unknown}; known: {known}")
     rows = [_row("raw", "rows read", 0, tx)]
     current = tx
     for name, reason, mask in CLEANING_STEPS:
+        if name not in chosen:
+            continue
         drop = mask(current).fillna(True).to_numpy(dtype=bool)
         current = current.loc[~drop]
         rows.append(_row(name, reason, int(drop.sum()), current))
@@ -421,3 +458,57 @@ def make_cdnow_like(
     df = pd.DataFrame(rows, columns=["customer_id", "day", "number_of_cds", "dollar_value"])
     df.insert(1, "date", (t0 + pd.to_timedelta(df.pop("day"), unit="D")).astype("datetime64[ns]"))
     return df.astype({"number_of_cds": "int64", "dollar_value": "float64"})
+
+
+def make_online_retail_like(n_customers: int = 3000, *, random_state: int = 0) -> pd.DataFrame:
+    """A synthetic log in the raw UCI Online Retail layout (``load_online_retail`` schema).
+
+    Purchases follow :func:`make_cdnow_like` over 2010-12-01 to 2011-12-09 (one line per
+    order), with the defects cleaning must remove mixed in: about 2% cancellations, 20%
+    lines without a customer, 1% postage lines and 1% exact duplicates.
+
+    Parameters
+    ----------
+    n_customers : int
+    random_state : int
+
+    Returns
+    -------
+    DataFrame
+        ``InvoiceNo, StockCode, Description, Quantity, InvoiceDate, UnitPrice,
+        CustomerID, Country``.
+    """
+    rng = np.random.default_rng(random_state)
+    orders = make_cdnow_like(
+        n_customers, start="2010-12-01", end="2011-12-09", random_state=random_state
+    )
+    n = len(orders)
+    hours = pd.to_timedelta(rng.integers(8 * 60, 18 * 60, n), unit="min")
+    raw = pd.DataFrame(
+        {
+            "InvoiceNo": [str(536000 + i) for i in range(n)],
+            "StockCode": rng.choice(["85123A", "71053", "84406B", "22423"], n),
+            "Description": "SYNTHETIC PRODUCT",
+            "Quantity": orders["number_of_cds"].to_numpy(dtype="int64") * 6,
+            "InvoiceDate": (orders["date"] + hours).to_numpy(),
+            "UnitPrice": np.round(
+                orders["dollar_value"].to_numpy() / 6 / orders["number_of_cds"], 2
+            ),
+            "CustomerID": pd.array(12000 + orders["customer_id"].astype(int), dtype="Int64"),
+            "Country": "United Kingdom",
+        }
+    )
+    cancel = rng.random(n) < 0.02
+    raw.loc[cancel, "InvoiceNo"] = "C" + raw.loc[cancel, "InvoiceNo"]
+    raw.loc[cancel, "Quantity"] = -raw.loc[cancel, "Quantity"]
+    raw.loc[rng.random(n) < 0.2, "CustomerID"] = pd.NA
+    postage = rng.random(n) < 0.01
+    raw.loc[postage, ["StockCode", "Description", "Quantity", "UnitPrice"]] = [
+        "POST",
+        "POSTAGE",
+        1,
+        18.0,
+    ]
+    dupes = raw.loc[rng.random(n) < 0.01]
+    raw = pd.concat([raw, dupes]).sort_values(["InvoiceDate", "InvoiceNo"], kind="stable")
+    return raw.reset_index(drop=True).astype({"InvoiceDate": "datetime64[ns]"})

@@ -10,7 +10,9 @@ from insurereco.association import (
     BestRuleRecommender,
     association_rules,
     item_support,
+    lift_agreement,
     lift_matrix,
+    pair_effects,
     plot_lift_heatmap,
     product_matrix,
 )
@@ -157,3 +159,29 @@ def test_plot_lift_heatmap_returns_ax(baskets):
     out = plot_lift_heatmap(lift_matrix(baskets, products=PRODUCTS).fillna(1.0), ax=ax)
     assert out is ax
     plt.close(fig)
+
+
+def test_pair_effects_and_lift_agreement(baskets):
+    contribs = pd.DataFrame(
+        {
+            "product": ["B", "B", "C", "C"],
+            "holds_A": [0.4, 0.2, 0.3, 0.0],
+            "holds_B": [0.0, 0.0, -0.5, 0.0],
+            "holds_C": [0.0, 0.0, 0.0, 0.0],
+        }
+    )
+    held = pd.DataFrame({"A": [1, 1, 1, 0], "B": [0, 0, 1, 0], "C": [0, 0, 0, 0]})
+    effects = pair_effects(contribs, held)
+    assert effects[["held_product", "product", "customers"]].values.tolist() == [
+        ["A", "B", 2],
+        ["A", "C", 1],
+        ["B", "C", 1],
+    ]
+    np.testing.assert_allclose(effects["mean_effect"], [0.3, 0.3, -0.5])
+    lift = lift_matrix(baskets, min_support=0.2, products=PRODUCTS)
+    checked = lift_agreement(effects, lift)
+    # A -> B: effect up, lift 1.19 > 1: agree. A -> C: lift NaN (support .1): unknown.
+    # B -> C: effect down, lift 0.86 < 1: agree.
+    assert checked["agrees"].tolist() == [True, pd.NA, True]
+    with pytest.raises(DataValidationError):
+        pair_effects(contribs, held.iloc[:2])

@@ -17,6 +17,7 @@ from insurereco.campaign import (
     depth_table,
     expected_vs_observed,
     load_campaign_parameters,
+    offer_sentence,
     plot_depth_sensitivity,
     plot_expected_vs_observed,
     plot_gain,
@@ -129,6 +130,12 @@ def test_expected_vs_observed_hand_checked():
     assert table["observed"].tolist() == [0, 1, 1]
     assert table.loc[1, "high"] == pytest.approx(0.3 + 2 * np.sqrt(2 * 0.15 * 0.85))
     assert table.loc[1, "low"] == 0  # clipped at zero
+    by_group = expected_vs_observed(
+        [0.05, 0.15, 0.15, 0.95], [0, 1, 0, 1], groups=["b", "a", "b", "a"]
+    )
+    assert by_group["band"].tolist() == ["a", "b"]
+    np.testing.assert_allclose(by_group["expected"], [1.10, 0.20])
+    assert by_group["observed"].tolist() == [2, 0]
 
 
 def test_best_offers_picks_top_product_and_scores_acceptance():
@@ -180,3 +187,14 @@ def test_plot_helpers_return_ax():
     assert plot_expected_vs_observed(expected_vs_observed(score, accepted), ax=axes[3]) is axes[3]
     assert plot_depth_sensitivity(table, ax=axes[4]) is axes[4]
     plt.close(fig)
+
+
+def test_offer_sentence():
+    sentence = offer_sentence("QBOL", 0.344, "holds RVSZ and K6QO; aged 35-44")
+    assert sentence == (
+        "Offer QBOL (34% chance): holds RVSZ and K6QO; aged 35-44; "
+        "similar customers often also hold QBOL."
+    )
+    assert offer_sentence("PYUQ", 0.5, "") == (
+        "Offer PYUQ (50% chance): similar customers often also hold PYUQ."
+    )

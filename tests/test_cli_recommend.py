@@ -32,7 +32,7 @@ def files(tmp_path_factory, portfolio):
     train = _to_csv(split.train, folder / "train.csv")
     customers = _to_csv(split.masked, folder / "customers.csv")
     model = folder / "model.joblib"
-    assert cli.main(["fit", "--train", str(train), "--model", str(model)]) == 0
+    assert cli.main(["fit", "--train", str(train), "--model", str(model), "--n-jobs", "1"]) == 0
     return {"folder": folder, "train": train, "customers": customers, "model": model,
             "masked": split.masked}  # fmt: skip
 
@@ -81,7 +81,8 @@ def test_contacts_rank_value_action_and_reasons(files):
     assert table.loc[first, "reasons"].str.len().gt(0).mean() > 0.9
 
     budget = files["folder"] / "budget.csv"
-    assert cli.main([*args[:-8], "--out", str(budget), "--budget", "5"][:7] + ["--budget", "5"]) == 0
+    base = ["contacts", "--model", str(files["model"]), "--customers", str(files["customers"])]
+    assert cli.main([*base, "--out", str(budget), "--budget", "5"]) == 0
     limited = pd.read_csv(budget, keep_default_na=False)
     assert (limited["action"] == "contact").sum() == min(5, int(contact.sum()))
 
@@ -136,7 +137,9 @@ def test_unreadable_or_missing_model_fails_cleanly(files, capsys, command):
     garbage = files["folder"] / "garbage.joblib"
     garbage.write_bytes(b"\x00\x01 definitely not joblib")
     customers = ["--customers", str(files["customers"])]
-    _expect_failure(files, capsys, [command, "--model", str(garbage), *customers], "unreadable model")
+    _expect_failure(
+        files, capsys, [command, "--model", str(garbage), *customers], "unreadable model"
+    )
     absent = str(files["folder"] / "absent.joblib")
     _expect_failure(files, capsys, [command, "--model", absent, *customers], "not found")
 

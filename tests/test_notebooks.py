@@ -31,7 +31,9 @@ def test_notebook_is_stripped_and_parameterised(name):
     assert "METRICS_DIR" in names
     assert nb.cells[0].cell_type == "markdown" and nb.cells[0].source.startswith("# ")
     smoke = notebook_parameters(name, profile="smoke")
-    assert set(smoke) <= set(names), f"smoke parameters not in the notebook: {set(smoke) - set(names)}"
+    assert set(smoke) <= set(names), (
+        f"smoke parameters not in the notebook: {set(smoke) - set(names)}"
+    )
 
 
 @pytest.mark.notebooks

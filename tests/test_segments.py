@@ -196,9 +196,7 @@ def test_model_round_trip(tmp_path):
     model = seg.fit_segments(rfm, k=3)
     path = seg.save_model(model, tmp_path / "segments.joblib")
     loaded = seg.load_model(path)
-    pd.testing.assert_frame_equal(
-        seg.assign_segments(model, rfm), seg.assign_segments(loaded, rfm)
-    )
+    pd.testing.assert_frame_equal(seg.assign_segments(model, rfm), seg.assign_segments(loaded, rfm))
     (tmp_path / "junk.joblib").write_text("not a model")
     with pytest.raises(DataValidationError, match="junk"):
         seg.load_model(tmp_path / "junk.joblib")

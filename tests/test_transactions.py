@@ -32,7 +32,7 @@ RAW_COLUMNS = [
 
 
 def hand_made_raw() -> pd.DataFrame:
-    """Twelve raw Online Retail lines; each cleaning step removes exactly one of them.
+    """Thirteen raw Online Retail lines; each cleaning step removes exactly one of them.
 
     Customers after cleaning (snapshot 2011-02-11, the day after the last purchase):
     100: R 10, F 2, M 18.0; 200: R 37, F 1, M 10.0; 300: R 1, F 1, M 17.0.
@@ -42,7 +42,8 @@ def hand_made_raw() -> pd.DataFrame:
         ("536001", "71053", "LANTERN", 1, "2011-01-10 10:00", 3.0, 100),  # kept: 3.0
         ("536001", "71053", "LANTERN", 1, "2011-01-10 10:00", 3.0, 100),  # duplicate
         ("536002", "POST", "POSTAGE", 1, "2011-01-20 11:00", 18.0, 100),  # non-product
-        ("C536003", "85123A", "HEART", -2, "2011-01-21 12:00", 2.5, 100),  # cancellation
+        ("536003", "22333", "MUG", 3, "2011-01-18 12:00", 1.0, 100),  # reversed below
+        ("C536003", "22333", "MUG", -3, "2011-01-21 12:00", 1.0, 100),  # cancellation
         ("536004", "85123A", "HEART", 4, "2011-02-01 09:00", 2.5, 100),  # kept: 10.0
         ("536005", "22222", "CUP", 3, "2011-01-15 10:00", 1.0, None),  # no customer
         ("536006", "22222", "CUP", -1, "2011-01-16 10:00", 1.0, 200),  # non-positive qty
@@ -61,6 +62,7 @@ def hand_made_raw() -> pd.DataFrame:
 
 
 EXPECTED_REMOVED = {
+    "reversed purchases": 1,
     "cancellations": 1,
     "missing customer": 1,
     "non-positive quantity": 1,
@@ -192,10 +194,31 @@ def test_real_online_retail_matches_the_published_cleaning_counts():
         if is_ci():
             raise
         pytest.skip("Online Retail absent")
-    _, log = clean_transactions(from_online_retail(raw))
+    tx = from_online_retail(raw)
+    standard = ["cancellations", "missing customer", "non-positive quantity", "non-positive price"]
+    _, log = clean_transactions(tx, steps=standard)
     after_price = log.set_index("step").loc["non-positive price"]
     # SOURCE.md: the usual RFM cleaning leaves 397884 rows, 4338 customers, 18532 invoices.
     assert after_price["rows_left"] == 397884
     assert after_price["customers_left"] == 4338
     assert after_price["invoices_left"] == 18532
     assert log["rows_removed"].iloc[1] == 9288  # the 'C' invoices
+    _, full = clean_transactions(tx)
+    assert full.set_index("step").loc["reversed purchases", "rows_removed"] > 1000
+
+
+def test_unknown_cleaning_step_is_refused():
+    with pytest.raises(ValueError, match="unknown cleaning step"):
+        clean_transactions(from_online_retail(hand_made_raw()), steps=["tidy up"])
+
+
+def test_make_online_retail_like_has_the_defects_cleaning_removes():
+    from insurereco.contract import ONLINE_RETAIL_COLUMNS
+    from insurereco.transactions import make_online_retail_like
+
+    raw = make_online_retail_like(300, random_state=2)
+    assert tuple(raw.columns) == tuple(ONLINE_RETAIL_COLUMNS)
+    _, log = clean_transactions(from_online_retail(raw))
+    removed = log.set_index("step")["rows_removed"]
+    for step in ("cancellations", "missing customer", "non-product stock code", "duplicates"):
+        assert removed[step] > 0, step

@@ -1,6 +1,6 @@
 """``insurereco fit | predict | contacts``: train the recommender and use it.
 
-* ``fit --train PATH --model PATH [--random-state N]``: fit the XGBoost recommender
+* ``fit --train PATH --model PATH [--random-state N] [--n-jobs N]``: fit the XGBoost recommender
   on complete portfolios and save it.
 * ``predict --model PATH --customers PATH --out PATH``: Zindi submission, one row per
   customer and product (``ID X PCODE``, ``Label``), held products 1.
@@ -181,7 +181,7 @@ def run_fit(args) -> None:
         raise DataValidationError(f"{args.train}: {len(train)} customers; need at least 50 to fit")
     if (train[list(XGBoostRecommender().products)].sum(axis=1) < 1).any():
         raise DataValidationError(f"{args.train}: every training customer must hold a product")
-    model = XGBoostRecommender(random_state=args.random_state).fit(train)
+    model = XGBoostRecommender(random_state=args.random_state, n_jobs=args.n_jobs).fit(train)
     save_model(model, args.model)
 
 
@@ -241,6 +241,7 @@ def register(subparsers) -> None:
     fit.add_argument("--train", required=True, help="portfolio CSV (Zimnat Train.csv layout)")
     fit.add_argument("--model", required=True, help="where to save the fitted model")
     fit.add_argument("--random-state", type=int, default=0, help="seed (default 0)")
+    fit.add_argument("--n-jobs", type=int, default=2, help="threads (default 2)")
 
     predict = _add(
         subparsers, "predict", "Write a Zindi submission (ID X PCODE, Label).", run_predict

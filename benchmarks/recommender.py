@@ -1,0 +1,202 @@
+"""Benchmark of the product recommender on real Zimnat data.
+
+Protocol (:mod:`insurereco.protocol`): 20% of Train customers held out, one held
+product hidden per held-out customer (seeded), models fitted on the other 80%.
+Prints, for the popularity prior, the co-occurrence baseline and XGBoost: the
+competition metric, Hit@1/3/5, MRR, multi-class log loss and ECE, overall and for
+non-dominant products, with bootstrap 95% intervals; XGBoost per-product hit rates
+and calibration comparison; then the command line timings: ``fit`` on all of
+Train, ``predict`` on 1,000,000 customers (the Test file repeated) with peak
+memory, and ``contacts`` with reasons on 100,000 customers.
+
+Usage::
+
+    .venv/bin/python benchmarks/recommender.py [--data-dir DIR] [--n-boot 200]
+        [--predict-customers 1000000] [--contacts-customers 100000] [--skip-cli]
+"""
+
+from __future__ import annotations
+
+import argparse
+import resource
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import pandas as pd
+
+from insurereco.contract import PRODUCTS
+from insurereco.data import find_data_file, load_zimnat
+from insurereco.metrics import dominant_products, evaluate, per_product
+from insurereco.models import CooccurrenceRecommender, PopularityRecommender, XGBoostRecommender
+from insurereco.protocol import evaluation_split, held_matrix
+
+TARGETS = {
+    "competition": 0.0258,
+    "hit@3": 0.97,
+    "hit@3 non-dominant": 0.90,
+    "ece": 0.01,
+    "fit seconds": 180,
+    "predict seconds": 120,
+    "predict peak GB": 4.0,
+    "contacts seconds": 180,
+}
+
+
+def _run_cli(args: list[str]) -> tuple[float, float]:
+    """Run ``python -m insurereco ARGS``; return (wall seconds, peak RSS of children in GB)."""
+    start = time.perf_counter()
+    result = subprocess.run(
+        [sys.executable, "-m", "insurereco", *args], capture_output=True, text=True, check=False
+    )
+    seconds = time.perf_counter() - start
+    if result.returncode != 0:
+        raise SystemExit(f"insurereco {args[0]} failed: {result.stderr.strip()}")
+    peak_gb = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024**2
+    return seconds, peak_gb
+
+
+def _repeat_file(source: Path, target: Path, n_customers: int) -> None:
+    """Write ``n_customers`` rows by repeating ``source`` with unique IDs."""
+    base = pd.read_csv(source, dtype=str, keep_default_na=False)
+    copies = -(-n_customers // len(base))
+    with target.open("w", encoding="utf-8") as out:
+        out.write(",".join(base.columns) + "\n")
+        written = 0
+        for copy in range(copies):
+            chunk = base.head(n_customers - written).copy()
+            chunk["ID"] = chunk["ID"] + f"_{copy}"
+            chunk.to_csv(out, header=False, index=False, lineterminator="\n")
+            written += len(chunk)
+
+
+def _metrics_table(results: dict[str, pd.DataFrame]) -> pd.DataFrame:
+    rows = {}
+    for name, table in results.items():
+        for (subset, metric), row in table.iterrows():
+            rows[(name, subset, metric)] = (
+                f"{row['value']:.5f} [{row['ci_low']:.5f}, {row['ci_high']:.5f}]"
+            )
+    frame = pd.Series(rows).unstack(0)
+    return frame.loc[:, list(results)]
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Run the benchmark and print the figures."""
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--data-dir", default=None)
+    parser.add_argument("--n-boot", type=int, default=200)
+    parser.add_argument("--random-state", type=int, default=0)
+    parser.add_argument("--predict-customers", type=int, default=1_000_000)
+    parser.add_argument("--contacts-customers", type=int, default=100_000)
+    parser.add_argument("--skip-cli", action="store_true", help="skip the command line timings")
+    args = parser.parse_args(argv)
+
+    train = load_zimnat("train", data_dir=args.data_dir)
+    split = evaluation_split(train, test_size=0.2, random_state=args.random_state)
+    held = held_matrix(split.masked)
+    dominant = dominant_products(split.train, PRODUCTS)
+    print(f"Zimnat Train: {len(train)} customers; fit on {len(split.train)}, "
+          f"evaluate on {len(split.masked)} (one held product hidden each)")  # fmt: skip
+    print(f"dominant products (excluded from 'non_dominant'): {', '.join(dominant)}")
+
+    models = {
+        "popularity": PopularityRecommender(),
+        "cooccurrence": CooccurrenceRecommender(),
+        "xgboost": XGBoostRecommender(random_state=args.random_state),
+    }
+    results, timings = {}, {}
+    for name, model in models.items():
+        start = time.perf_counter()
+        model.fit(split.train)
+        fit_s = time.perf_counter() - start
+        start = time.perf_counter()
+        proba = model.predict_proba(split.masked)
+        score_s = time.perf_counter() - start
+        timings[name] = (fit_s, len(split.masked) / score_s)
+        results[name] = evaluate(
+            proba, held, split.hidden, dominant=dominant, n_boot=args.n_boot,
+            random_state=args.random_state,
+        )  # fmt: skip
+
+    pd.set_option("display.width", 200)
+    print("\n== Metrics on held-out customers: value [bootstrap 95% interval] ==")
+    print(_metrics_table(results).to_string())
+    print("\n== Fit time (80% of Train) and in-memory scoring throughput ==")
+    for name, (fit_s, rate) in timings.items():
+        print(f"{name:>13}: fit {fit_s:7.1f} s, scoring {rate:12,.0f} customers/s")
+
+    xgb_model = models["xgboost"]
+    print(f"\nXGBoost: {xgb_model.best_iteration_ + 1} rounds, calibration "
+          f"'{xgb_model.calibration_method_}' chosen on separate customers:")  # fmt: skip
+    print(xgb_model.calibration_report_.round(6).to_string())
+    table = per_product(xgb_model.predict_proba(split.masked), held, split.hidden)
+    print("\n== XGBoost per product (customers whose hidden product it is) ==")
+    print(table.sort_values("n_hidden", ascending=False).round(4).to_string())
+
+    xgb_res = results["xgboost"]["value"]
+    checks = {
+        "competition": (xgb_res[("overall", "competition")], "<="),
+        "hit@3": (xgb_res[("overall", "hit@3")], ">="),
+        "hit@3 non-dominant": (xgb_res[("non_dominant", "hit@3")], ">="),
+        "ece": (xgb_res[("overall", "ece")], "<="),
+    }
+    if not args.skip_cli:
+        checks.update(_cli_timings(args))
+    print("\n== Targets ==")
+    for key, (value, op) in checks.items():
+        target = TARGETS[key]
+        ok = value <= target if op == "<=" else value >= target
+        print(f"{key:>20}: {value:10.5f}  target {op} {target:<8}  {'PASS' if ok else 'MISS'}")
+
+
+def _cli_timings(args) -> dict[str, tuple[float, str]]:
+    """Time ``fit`` on all of Train, ``predict`` on 1M and ``contacts`` on 100k customers."""
+    train_csv = find_data_file("zimnat/Train.csv", data_dir=args.data_dir)
+    test_csv = find_data_file("zimnat/Test.csv", data_dir=args.data_dir)
+    out: dict[str, tuple[float, str]] = {}
+    with tempfile.TemporaryDirectory() as tmp:
+        tmp = Path(tmp)
+        model = tmp / "model.joblib"
+        print("\n== Command line ==")
+        seconds, _ = _run_cli(["fit", "--train", str(train_csv), "--model", str(model)])
+        print(f"fit on all of Train ({train_csv.name}): {seconds:.1f} s")
+        out["fit seconds"] = (seconds, "<=")
+
+        big = tmp / "customers_big.csv"
+        _repeat_file(test_csv, big, args.predict_customers)
+        seconds, peak = _run_cli(
+            ["predict", "--model", str(model), "--customers", str(big), "--out", str(tmp / "s.csv")]
+        )
+        print(f"predict on {args.predict_customers:,} customers: {seconds:.1f} s "
+              f"({args.predict_customers / seconds:,.0f} customers/s), peak memory {peak:.2f} GB")  # fmt: skip
+        out["predict seconds"] = (seconds, "<=")
+        out["predict peak GB"] = (peak, "<=")
+        lines = sum(1 for _ in (tmp / "s.csv").open()) - 1
+        print(f"submission rows: {lines:,} (= customers x {len(PRODUCTS)})")
+
+        mid = tmp / "customers_mid.csv"
+        _repeat_file(test_csv, mid, args.contacts_customers)
+        seconds, _ = _run_cli(
+            [
+                "contacts",
+                "--model",
+                str(model),
+                "--customers",
+                str(mid),
+                "--out",
+                str(tmp / "c.csv"),
+            ]
+        )
+        contacts = pd.read_csv(tmp / "c.csv", keep_default_na=False)
+        print(f"contacts with reasons on {args.contacts_customers:,} customers: {seconds:.1f} s; "
+              f"{(contacts['action'] == 'contact').sum():,} contacts proposed")  # fmt: skip
+        print(contacts.head(6).to_string(index=False))
+        out["contacts seconds"] = (seconds, "<=")
+    return out
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,165 @@
+"""Held-out scores shared by the Explain and Act chapters, fitted once and cached.
+
+The association, calibration, explanation and campaign chapters all need the
+same thing: the evaluation protocol of :mod:`insurereco.protocol` (split by
+customer, one held product hidden per held-out customer), the recommenders of
+:mod:`insurereco.models` (and :class:`insurereco.association.BestRuleRecommender`)
+fitted on the training customers, and their probabilities on the held-out
+customers. :func:`held_out_scores` does exactly that. Fitting the XGBoost model
+takes the longest, so :func:`fit_cached` keeps each fitted model on disk under a
+key made of the training data, the model's parameters and the source code of
+the modules that define it; a rerun with the same inputs loads it instead of
+refitting (the result is identical, fitting is seeded).
+"""
+
+from __future__ import annotations
+
+import copy
+import hashlib
+import inspect
+import os
+import tempfile
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import joblib
+import pandas as pd
+import xgboost as xgb
+
+from insurereco import association, calibration, features, models, protocol
+from insurereco.association import BestRuleRecommender
+from insurereco.calibration import NoCalibration
+from insurereco.data import PROJECT_ROOT
+from insurereco.models import PopularityRecommender, XGBoostRecommender
+from insurereco.protocol import EvaluationSplit, evaluation_split
+
+__all__ = ["DEFAULT_CACHE_DIR", "HeldOut", "fit_cached", "held_out_scores", "uncalibrated"]
+
+#: Where fitted models are cached (``models/`` is not committed).
+DEFAULT_CACHE_DIR = PROJECT_ROOT / "models" / "cache"
+
+_CODE_MODULES = (association, calibration, features, models, protocol)
+
+
+def _cache_key(model, portfolio: pd.DataFrame) -> str:
+    digest = hashlib.sha256()
+    digest.update(pd.util.hash_pandas_object(portfolio, index=True).to_numpy().tobytes())
+    digest.update(list(portfolio.columns).__repr__().encode())
+    digest.update(type(model).__qualname__.encode())
+    digest.update(repr(sorted(model.get_params().items())).encode())
+    digest.update(xgb.__version__.encode())
+    for module in _CODE_MODULES:
+        digest.update(inspect.getsource(module).encode())
+    return digest.hexdigest()[:24]
+
+
+def fit_cached(model, portfolio: pd.DataFrame, *, cache_dir: str | os.PathLike | None = None):
+    """Fit ``model`` on ``portfolio``, or load the same fit from the cache.
+
+    Parameters
+    ----------
+    model : estimator
+        Unfitted model with ``get_params`` and ``fit(portfolio)``.
+    portfolio : pandas.DataFrame
+        Training portfolios.
+    cache_dir : path-like, optional
+        Cache folder (default :data:`DEFAULT_CACHE_DIR`). ``False`` disables the cache.
+
+    Returns
+    -------
+    estimator
+        The fitted model (a loaded copy on a cache hit).
+    """
+    if cache_dir is False:
+        return model.fit(portfolio)
+    folder = Path(cache_dir) if cache_dir else DEFAULT_CACHE_DIR
+    path = folder / f"{type(model).__name__}-{_cache_key(model, portfolio)}.joblib"
+    if path.is_file():
+        try:
+            return joblib.load(path)
+        except Exception:  # noqa: BLE001 - a damaged cache entry is simply refitted
+            path.unlink(missing_ok=True)
+    fitted = model.fit(portfolio)
+    folder.mkdir(parents=True, exist_ok=True)
+    handle, tmp = tempfile.mkstemp(dir=folder, prefix=f".{path.name}.", suffix=".tmp")
+    os.close(handle)
+    try:
+        joblib.dump(fitted, tmp)
+        os.replace(tmp, path)
+    finally:
+        Path(tmp).unlink(missing_ok=True)
+    return fitted
+
+
+def uncalibrated(model: XGBoostRecommender) -> XGBoostRecommender:
+    """A copy of a fitted XGBoost recommender with its calibration step switched off."""
+    raw = copy.copy(model)
+    raw.calibrator_ = NoCalibration()
+    return raw
+
+
+@dataclass(frozen=True)
+class HeldOut:
+    """Fitted recommenders and their probabilities on the held-out customers.
+
+    Attributes
+    ----------
+    split : EvaluationSplit
+        Training portfolios, masked held-out portfolios and hidden products.
+    models : dict
+        ``"model"`` (XGBoost, calibrated), ``"popularity"`` and ``"best_rule"``.
+    proba : dict of DataFrame
+        Held-out ``predict_proba`` of each model, plus ``"model_uncalibrated"``.
+    """
+
+    split: EvaluationSplit
+    models: dict = field(default_factory=dict)
+    proba: dict = field(default_factory=dict)
+
+    @property
+    def held(self) -> pd.DataFrame:
+        """0/1 products the held-out customers are known to hold (masked portfolio)."""
+        columns = list(self.proba["model"].columns)
+        return self.split.masked.set_index("ID")[columns]
+
+
+def held_out_scores(
+    portfolio: pd.DataFrame,
+    *,
+    test_size: float = 0.2,
+    random_state: int = 0,
+    model_params: dict | None = None,
+    min_support: float = 0.001,
+    cache_dir: str | os.PathLike | None = None,
+) -> HeldOut:
+    """Split, fit the recommenders on training customers, score held-out customers.
+
+    Parameters
+    ----------
+    portfolio : pandas.DataFrame
+        Complete portfolios (e.g. ``load_zimnat("train")``).
+    test_size : float, default 0.2
+        Share of customers held out (:func:`insurereco.protocol.evaluation_split`).
+    random_state : int, default 0
+        Seed of the split, the masking and the model.
+    model_params : dict, optional
+        Keyword arguments of :class:`~insurereco.models.XGBoostRecommender`.
+    min_support : float, default 0.001
+        Minimum support of the best-rule baseline.
+    cache_dir : path-like or False, optional
+        See :func:`fit_cached`.
+
+    Returns
+    -------
+    HeldOut
+    """
+    split = evaluation_split(portfolio, test_size=test_size, random_state=random_state)
+    params = {"random_state": random_state, **(model_params or {})}
+    fitted = {
+        "model": fit_cached(XGBoostRecommender(**params), split.train, cache_dir=cache_dir),
+        "popularity": PopularityRecommender().fit(split.train),
+        "best_rule": BestRuleRecommender(min_support=min_support).fit(split.train),
+    }
+    proba = {name: model.predict_proba(split.masked) for name, model in fitted.items()}
+    proba["model_uncalibrated"] = uncalibrated(fitted["model"]).predict_proba(split.masked)
+    return HeldOut(split=split, models=fitted, proba=proba)

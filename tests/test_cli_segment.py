@@ -1,0 +1,87 @@
+"""``insurereco segment``: outputs, the saved model and one-line errors."""
+
+from __future__ import annotations
+
+import pandas as pd
+import pytest
+from test_transactions import hand_made_raw
+
+from insurereco.cli import main
+from insurereco.commands.segment import OUTPUT_COLUMNS
+from insurereco.transactions import TRANSACTION_COLUMNS, from_cdnow, make_cdnow_like
+
+
+@pytest.fixture(scope="module")
+def normalised_csv(tmp_path_factory):
+    """A 400-customer synthetic log in the normalised schema."""
+    path = tmp_path_factory.mktemp("tx") / "transactions.csv"
+    tx = from_cdnow(make_cdnow_like(400, random_state=1))
+    tx.loc[:, list(TRANSACTION_COLUMNS)].to_csv(path, index=False)
+    return path
+
+
+def _run(*args) -> int:
+    return main(["segment", *map(str, args)])
+
+
+def test_raw_online_retail_gives_the_right_rfm(tmp_path):
+    src, out = tmp_path / "raw.csv", tmp_path / "out.csv"
+    hand_made_raw().to_csv(src, index=False)
+    assert _run("--transactions", src, "--out", out, "--k", 2) == 0
+    result = pd.read_csv(out, dtype={"customer_id": str})
+    assert tuple(result.columns) == OUTPUT_COLUMNS
+    rfm = result.set_index("customer_id")[["recency", "frequency", "monetary"]]
+    assert rfm.loc["100"].tolist() == [10, 2, 18.0]
+    assert rfm.loc["200"].tolist() == [37, 1, 10.0]
+    assert rfm.loc["300"].tolist() == [1, 1, 17.0]
+    assert result["strategy"].str.len().min() > 10
+
+
+def test_snapshot_and_automatic_k(normalised_csv, tmp_path, capsys):
+    out = tmp_path / "out.csv"
+    assert _run("--transactions", normalised_csv, "--out", out, "--snapshot", "1998-01-01") == 0
+    result = pd.read_csv(out, dtype={"customer_id": str})
+    assert result["customer_id"].is_unique
+    assert result["recency"].min() >= 1
+    assert 3 <= result["segment"].nunique() <= 6
+    assert "wrote" in capsys.readouterr().out
+
+
+def test_model_is_saved_then_reused(normalised_csv, tmp_path, capsys):
+    model, first, second = tmp_path / "seg.joblib", tmp_path / "a.csv", tmp_path / "b.csv"
+    assert _run("--transactions", normalised_csv, "--out", first, "--k", 4, "--model", model) == 0
+    assert model.is_file()
+    assert _run("--transactions", normalised_csv, "--out", second, "--model", model) == 0
+    pd.testing.assert_frame_equal(pd.read_csv(first), pd.read_csv(second))
+    code = _run("--transactions", normalised_csv, "--out", second, "--k", 3, "--model", model)
+    assert code == 2
+    assert "k=4" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ("customer_id,invoice_id,amount\n1,A,3\n", "missing column(s) date"),
+        ("customer_id,invoice_id,date,amount\n1,A,31/31/2011,3\n", "unparsable date"),
+        ("customer_id,invoice_id,date,amount\n", "no rows"),
+        ("", "empty"),
+        ("customer_id,invoice_id,date,amount\n1,A,2011-01-01,-3\n", "no valid transactions"),
+    ],
+)
+def test_bad_input_is_one_line_and_writes_nothing(tmp_path, capsys, text, message):
+    src, out = tmp_path / "bad.csv", tmp_path / "out.csv"
+    src.write_text(text)
+    assert _run("--transactions", src, "--out", out, "--k", 2) == 2
+    err = capsys.readouterr().err.strip()
+    assert message in err and len(err.splitlines()) == 1
+    assert not out.exists()
+
+
+def test_missing_file_and_bad_snapshot(normalised_csv, tmp_path, capsys):
+    out = tmp_path / "out.csv"
+    assert _run("--transactions", tmp_path / "none.csv", "--out", out) == 2
+    assert "none.csv" in capsys.readouterr().err
+    code = _run("--transactions", normalised_csv, "--out", out, "--snapshot", "someday")
+    assert code == 2
+    assert "someday" in capsys.readouterr().err
+    assert not out.exists()

@@ -1,0 +1,274 @@
+"""Tests of insurereco.propensity: reading, schema, leakage guard, models, metrics, economics."""
+
+from __future__ import annotations
+
+import warnings
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from insurereco.campaign_timeline import make_bank_campaign
+from insurereco.errors import DataNotFoundError, DataValidationError
+from insurereco.propensity import (
+    LeakageWarning,
+    PropensityModel,
+    UnseenCategoryWarning,
+    binary_target,
+    break_even_threshold,
+    campaign_scenario,
+    capture_at_top,
+    check_leakage,
+    classification_metrics,
+    compare_segmented,
+    fit_estimator,
+    fit_propensity,
+    infer_schema,
+    learning_curve_table,
+    load_rules,
+    make_estimator,
+    metrics_table,
+    read_table,
+    roi_at_thresholds,
+    roi_by_depth,
+    tune_time_aware,
+)
+
+
+@pytest.fixture(scope="module")
+def bank() -> pd.DataFrame:
+    return make_bank_campaign(1500, random_state=0)
+
+
+# ------------------------------------------------------------------ reading
+
+
+@pytest.mark.parametrize("sep", [",", ";", "\t", "|"])
+def test_read_table_guesses_separator(tmp_path, sep):
+    path = tmp_path / "t.csv"
+    path.write_text(
+        sep.join(["a", "b", "y"])
+        + "\n"
+        + sep.join(["1", "x;y" if sep != ";" else "xy", "yes"])
+        + "\n"
+    )
+    df = read_table(path)
+    assert list(df.columns) == ["a", "b", "y"]
+    assert df["a"].dtype.kind == "i"
+
+
+def test_read_table_headerless_numbers(tmp_path):
+    path = tmp_path / "t.txt"
+    path.write_text("1\t2\t0\n3\t4\t1\n")
+    df = read_table(path)
+    assert list(df.columns) == ["col1", "col2", "col3"]
+    assert len(df) == 2
+
+
+def test_read_table_bad_inputs(tmp_path):
+    with pytest.raises(DataNotFoundError):
+        read_table(tmp_path / "absent.csv")
+    empty = tmp_path / "empty.csv"
+    empty.write_text("\n  \n")
+    with pytest.raises(DataValidationError, match="empty"):
+        read_table(empty)
+    header_only = tmp_path / "header.csv"
+    header_only.write_text("a,b,y\n")
+    with pytest.raises(DataValidationError, match="no data rows"):
+        read_table(header_only)
+
+
+# ------------------------------------------------------------------ schema and guards
+
+
+def test_binary_target_guesses_positive():
+    y, positive = binary_target(pd.Series(["no", "yes", "no"], name="y"))
+    assert positive == "yes"
+    assert y.tolist() == [0, 1, 0]
+    y, positive = binary_target(pd.Series([0, 1, 1], name="y"))
+    assert positive == 1 and y.tolist() == [0, 1, 1]
+
+
+@pytest.mark.parametrize(
+    ("values", "message"),
+    [
+        (["a", "b", "c"], "must be binary"),
+        (["yes", "yes"], "must be binary"),
+        (["red", "blue"], "cannot tell"),
+        (["yes", None], "missing"),
+    ],
+)
+def test_binary_target_rejects(values, message):
+    with pytest.raises(DataValidationError, match=message):
+        binary_target(pd.Series(values, name="y"))
+
+
+def test_leakage_guard_refuses_duration(bank):
+    with pytest.raises(DataValidationError, match="duration.*leaks"):
+        infer_schema(bank, target="y")
+    with pytest.warns(LeakageWarning, match="duration"):
+        schema = infer_schema(bank, target="y", allow_leaky=True)
+    assert "duration" in schema.numeric
+    assert "duration" not in infer_schema(bank, target="y", drop=["duration"]).numeric
+    assert check_leakage(["age", "job"]) == []
+    assert "duration" in load_rules()["leaky_columns"]
+
+
+def test_infer_schema_types_and_errors(bank):
+    schema = infer_schema(bank, target="y", drop=["duration"], categorical=["campaign"])
+    assert "age" in schema.numeric and "job" in schema.categorical
+    assert "campaign" in schema.categorical
+    assert schema.positive == "yes"
+    with pytest.raises(DataValidationError, match="target column 'nope' not found"):
+        infer_schema(bank, target="nope")
+    with pytest.raises(DataValidationError, match="not found"):
+        infer_schema(bank, target="y", drop=["duration", "ghost"])
+    with pytest.raises(DataValidationError, match="no rows"):
+        infer_schema(bank.iloc[:0], target="y")
+
+
+def test_unseen_categories_go_to_bucket_and_warn(bank):
+    schema = infer_schema(bank, target="y", drop=["duration"])
+    new = bank.head(5).copy()
+    new.loc[new.index[:2], "job"] = "astronaut"
+    X, unseen = schema.encode(new)
+    assert unseen == {"job": 2}
+    assert (X["job"].iloc[:2] == load_rules()["unseen_category"]).all()
+    with pytest.warns(UnseenCategoryWarning, match="2 value"):
+        schema.features_frame(new)
+
+
+# ------------------------------------------------------------------ models
+
+
+def test_fit_propensity_scores_in_range_and_round_trips(bank, tmp_path):
+    model = fit_propensity(bank, target="y", drop=["duration"], model_type="logistic")
+    p = model.predict_proba(bank)
+    assert p.shape == (len(bank),) and ((p > 0) & (p < 1)).all()
+    assert abs(p.mean() - model.positive_rate) < 0.03  # calibrated on average
+    path = model.save(tmp_path / "m.joblib")
+    again = PropensityModel.load(path)
+    np.testing.assert_allclose(again.predict_proba(bank), p)
+
+
+def test_fit_propensity_refuses_tiny_minority(bank):
+    small = bank.head(200).copy()
+    small["y"] = "no"
+    small.loc[small.index[:3], "y"] = "yes"
+    with pytest.raises(DataValidationError, match="only 3"):
+        fit_propensity(small, target="y", drop=["duration"])
+
+
+def test_load_rejects_other_files(tmp_path):
+    bad = tmp_path / "bad.joblib"
+    bad.write_bytes(b"not a model")
+    with pytest.raises(DataValidationError):
+        PropensityModel.load(bad)
+
+
+def test_blend_is_average_of_members(bank):
+    schema = infer_schema(bank, target="y", drop=["duration"])
+    X, _ = schema.encode(bank)
+    y = schema.labels(bank)
+    params = {"n_estimators": 20}
+    blend = fit_estimator("blend", schema, X, y, params={"xgboost__n_estimators": 20})
+    lr = fit_estimator("logistic", schema, X, y)
+    xgb = fit_estimator("xgboost", schema, X, y, params=params)
+    expected = (lr.predict_proba(X)[:, 1] + xgb.predict_proba(X)[:, 1]) / 2
+    np.testing.assert_allclose(blend.predict_proba(X)[:, 1], expected, atol=1e-6)
+    with pytest.raises(ValueError, match="model_type"):
+        make_estimator("svm")
+
+
+def test_tuning_learning_curve_and_segments(bank):
+    schema = infer_schema(bank, target="y", drop=["duration"])
+    X, _ = schema.encode(bank)
+    y = schema.labels(bank)
+    best, table = tune_time_aware("tree", schema, X, y, grid={"max_depth": [2, 4]})
+    assert best["max_depth"] in {2, 4} and len(table) == 2
+    assert table["roc_auc"].is_monotonic_decreasing
+    curve = learning_curve_table(
+        "logistic", schema, X.iloc[:1000], y[:1000], X.iloc[1000:], y[1000:], fractions=(0.5, 1.0)
+    )
+    assert curve["n_train"].tolist() == [500, 1000]
+    age = bank["age"].to_numpy() < 30
+    seg, preds = compare_segmented(
+        "logistic", schema, X.iloc[:1000], y[:1000], X.iloc[1000:], y[1000:], age[:1000], age[1000:]
+    )
+    assert set(seg["approach"]) == {"one model", "separate models"}
+    assert seg.loc[seg["segment"] == "all", "n"].tolist() == [len(y) - 1000] * 2
+    assert not np.isnan(preds["separate models"]).any()
+
+
+# ------------------------------------------------------------------ metrics (hand-checked)
+
+
+def test_classification_metrics_hand_checked():
+    y = [1, 0, 1, 0]
+    p = [0.9, 0.6, 0.4, 0.1]
+    m = classification_metrics(y, p, threshold=0.5)
+    # predictions 1,1,0,0: TP=1, FP=1, FN=1, TN=1
+    assert m["accuracy"] == pytest.approx(0.5)
+    assert m["precision"] == pytest.approx(0.5)
+    assert m["recall"] == pytest.approx(0.5)
+    assert m["f1"] == pytest.approx(0.5)
+    # positive/negative pairs ranked right: (0.9>0.6, 0.9>0.1, 0.4<0.6, 0.4>0.1) = 3/4
+    assert m["roc_auc"] == pytest.approx(0.75)
+    # precision at each positive: 1/1 and 2/3 -> mean 5/6
+    assert m["pr_auc"] == pytest.approx(5 / 6)
+    assert m["brier"] == pytest.approx((0.01 + 0.36 + 0.36 + 0.01) / 4)
+    expected_ll = -np.mean(np.log([0.9, 0.4, 0.4, 0.9]))
+    assert m["log_loss"] == pytest.approx(expected_ll)
+    table = metrics_table(y, {"a": p, "b": [0.5] * 4})
+    assert table.loc["b", "roc_auc"] == pytest.approx(0.5)
+
+
+def test_capture_at_top_hand_checked():
+    y = [0, 1, 0, 1, 0, 0, 0, 0, 0, 1]
+    p = [0.1, 0.9, 0.2, 0.8, 0.3, 0.05, 0.5, 0.0, 0.0, 0.05]
+    top = capture_at_top(y, p, fraction=0.2)
+    assert top["selected"] == 2 and top["hits"] == 2
+    assert top["recall"] == pytest.approx(2 / 3)
+    assert top["lift"] == pytest.approx(1.0 / 0.3)
+    with pytest.raises(ValueError):
+        capture_at_top(y, p, n=0)
+
+
+# ------------------------------------------------------------------ economics
+
+
+def test_roi_by_depth_and_thresholds_hand_checked():
+    y = [1, 0, 1, 0]
+    p = [0.9, 0.6, 0.4, 0.1]
+    table = roi_by_depth(
+        y, p, depths=[0.25, 0.5, 1.0], cost_per_contact=10, value_per_subscription=100
+    )
+    assert table["contacts"].tolist() == [1, 2, 4]
+    assert table["subscriptions"].tolist() == [1, 1, 2]
+    assert table["profit"].tolist() == [90, 80, 160]
+    assert table["expected_profit"].tolist() == pytest.approx([80, 130, 160])
+    thr = roi_at_thresholds(y, p, thresholds=[0.5], cost_per_contact=10, value_per_subscription=100)
+    assert thr["threshold"].tolist() == pytest.approx([0.1, 0.5])
+    assert thr["contacts"].tolist() == [4, 2]
+    assert thr["label"].iloc[0].startswith("break-even")
+    assert break_even_threshold(cost_per_contact=10, value_per_subscription=100) == 0.1
+    assert break_even_threshold() == pytest.approx(
+        load_rules()["cost_per_contact"] / load_rules()["value_per_subscription"]
+    )
+    with pytest.raises(ValueError):
+        break_even_threshold(cost_per_contact=1, value_per_subscription=0)
+
+
+def test_campaign_scenario_range_covers_mean():
+    p = np.linspace(0.01, 0.6, 500)
+    s = campaign_scenario(p, fraction=0.2, cost_per_contact=10, value_per_subscription=100)
+    chosen = np.sort(p)[-100:]
+    assert s["contacts"] == 100 and s["cost"] == 1000
+    assert s["expected_subscriptions"] == pytest.approx(chosen.sum())
+    sd = np.sqrt((chosen * (1 - chosen)).sum())
+    assert s["subscriptions_low"] == pytest.approx(chosen.sum() - 1.645 * sd, abs=2)
+    assert s["subscriptions_high"] == pytest.approx(chosen.sum() + 1.645 * sd, abs=2)
+    assert s["profit_low"] == s["subscriptions_low"] * 100 - 1000
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        assert campaign_scenario(p, random_state=1) == campaign_scenario(p, random_state=1)
