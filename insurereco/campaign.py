@@ -103,8 +103,8 @@ def load_campaign_parameters(
     DataValidationError
         If the file lacks a key or holds a negative or non-numeric value.
     """
-    text = importlib.resources.files("insurereco").joinpath(f"rules/{_RULES_FILE}").read_text(
-        "utf-8"
+    text = (
+        importlib.resources.files("insurereco").joinpath(f"rules/{_RULES_FILE}").read_text("utf-8")
     )
     rules = yaml.safe_load(text) or {}
     missing = [k for k in _KEYS if k not in rules]
@@ -178,6 +178,7 @@ def campaign_curve(
     *,
     parameters: CampaignParameters,
     order_by=None,
+    n_possible: int | None = None,
     random_state: int = 0,
 ) -> pd.DataFrame:
     """Outcome of contacting the first k customers, for every k from 0 to n.
@@ -194,6 +195,11 @@ def campaign_curve(
     order_by : array-like of float, optional
         Ranking key (highest first); defaults to ``score``. Pass random numbers
         for random targeting.
+    n_possible : int, optional
+        Acceptances possible in the population, the denominator of ``gain``
+        and of the average rate behind ``lift``; defaults to the acceptances
+        of this ranking. Pass the same number to compare strategies whose
+        offers differ.
     random_state : int, default 0
         Seed of the random tie-break between equal keys.
 
@@ -216,7 +222,11 @@ def campaign_curve(
     contacted = np.arange(n + 1)
     cum_accepted = np.concatenate([[0], np.cumsum(accepted[order])])
     cum_expected = np.concatenate([[0.0], np.cumsum(score[order])])
-    total = cum_accepted[-1]
+    total = cum_accepted[-1] if n_possible is None else int(n_possible)
+    if total < cum_accepted[-1]:
+        raise DataValidationError(
+            f"campaign: n_possible={n_possible} is below the {cum_accepted[-1]} acceptances"
+        )
     rate = total / n if n else np.nan
     with np.errstate(divide="ignore", invalid="ignore"):
         conversion = np.where(contacted > 0, cum_accepted / contacted, np.nan)

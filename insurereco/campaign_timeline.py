@@ -328,6 +328,5 @@ def make_bank_campaign(n_rows: int = 6000, *, random_state: int = 0) -> pd.DataF
             )
         )
     df = pd.concat(frames, ignore_index=True)
-    for column in df.select_dtypes("object").columns:
-        df[column] = df[column].astype(str)
-    return df
+    text = [c for c in df.columns if not pd.api.types.is_numeric_dtype(df[c])]
+    return df.astype(dict.fromkeys(text, "str"))

@@ -20,6 +20,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 from sklearn.model_selection import RepeatedStratifiedKFold
+from sklearn.pipeline import Pipeline
 
 from insurereco.propensity import (
     TableSchema,
@@ -38,7 +39,9 @@ __all__ = [
     "describe",
     "hits_estimate",
     "make_coil_like",
+    "importance_table",
     "select_top",
+    "shap_by_feature",
 ]
 
 # Names and descriptions of the 86 columns, as in the benchmark's dictionary.txt.
@@ -207,12 +210,12 @@ def make_coil_like(
     data["PPERSAUT"] = np.where(rng.random(n_rows) < 0.5, rng.choice([5, 6], n_rows), 0)
     data["APERSAUT"] = (data["PPERSAUT"] > 0).astype(int)
     logit = (
-        -4.3
-        + 0.25 * (data["PPERSAUT"] == 6) * 4
-        + 0.12 * data["MKOOPKLA"]
-        + 0.4 * (data["PBRAND"] > 0)
-        + 1.2 * (data["APLEZIER"] > 0)
-        - 0.1 * data["MOPLLAAG"]
+        -4.6
+        + 1.6 * (data["PPERSAUT"] == 6)
+        + 0.2 * data["MKOOPKLA"]
+        + 0.8 * (data["PBRAND"] > 0)
+        + 1.5 * (data["APLEZIER"] > 0)
+        - 0.15 * data["MOPLLAAG"]
     )
     df = pd.DataFrame(data).astype("int64")
     if split == "train":
@@ -352,3 +355,68 @@ def select_top(proba: Sequence[float], *, n: int = 800) -> pd.DataFrame:
         raise ValueError(f"n must be between 1 and {len(p)}, got {n}")
     chosen = np.sort(np.argsort(-p, kind="stable")[:n])
     return pd.DataFrame({"row": chosen, "probability": p[chosen]})
+
+
+def shap_by_feature(pipeline: Pipeline, X: pd.DataFrame, schema: TableSchema) -> pd.DataFrame:
+    """SHAP values (log-odds) of a fitted XGBoost pipeline, one column per source feature.
+
+    The one-hot columns of a categorical feature are summed back into that feature.
+
+    Parameters
+    ----------
+    pipeline : Pipeline
+        From :func:`insurereco.propensity.fit_estimator` with ``model_type="xgboost"``.
+    X : DataFrame
+        Encoded features (:meth:`TableSchema.encode`).
+    schema : TableSchema
+
+    Returns
+    -------
+    DataFrame
+        Same index as ``X``; columns are ``schema.features``.
+    """
+    import shap
+
+    prep, model = pipeline.named_steps["prep"], pipeline.named_steps["model"]
+    values = shap.TreeExplainer(model).shap_values(prep.transform(X))
+    names = list(prep.get_feature_names_out())
+    frame = pd.DataFrame(values, columns=names, index=X.index)
+    out = {}
+    for feature in schema.features:
+        if feature in schema.categorical:
+            parts = [n for n in names if n.startswith(f"{feature}_")]
+            out[feature] = frame[parts].sum(axis=1)
+        else:
+            out[feature] = frame[feature]
+    return pd.DataFrame(out, index=X.index)
+
+
+def importance_table(shap_values: pd.DataFrame, X: pd.DataFrame, *, top: int = 12) -> pd.DataFrame:
+    """The ``top`` features by mean absolute SHAP value, in plain words.
+
+    Returns
+    -------
+    DataFrame
+        ``feature``, ``meaning`` (:func:`describe`), ``mean_abs_shap`` and ``direction``
+        ("higher -> more likely", "higher -> less likely" or "by category"), from the
+        correlation between a numeric feature's value and its SHAP value.
+    """
+    strength = shap_values.abs().mean().sort_values(ascending=False, kind="stable").head(top)
+    rows = []
+    for feature, value in strength.items():
+        if feature in COIL_CATEGORICAL or not pd.api.types.is_numeric_dtype(X[feature]):
+            direction = "by category"
+        else:
+            x = X[feature].to_numpy(dtype=float)
+            s = shap_values[feature].to_numpy()
+            corr = np.corrcoef(x, s)[0, 1] if x.std() > 0 and s.std() > 0 else 0.0
+            direction = "higher -> more likely" if corr >= 0 else "higher -> less likely"
+        rows.append(
+            {
+                "feature": feature,
+                "meaning": describe(feature),
+                "mean_abs_shap": float(value),
+                "direction": direction,
+            }
+        )
+    return pd.DataFrame(rows)

@@ -47,6 +47,8 @@ __all__ = [
     "load_coil2000",
     "load_online_retail",
     "load_zimnat",
+    "parse_dates",
+    "read_csv_checked",
     "read_portfolio",
     "search_dirs",
 ]
@@ -100,7 +102,7 @@ def find_data_file(relpath: str, *, data_dir: str | os.PathLike | None = None) -
     )
 
 
-def _read_csv(path: Path, **kwargs) -> pd.DataFrame:
+def read_csv_checked(path: Path, **kwargs) -> pd.DataFrame:
     """``pd.read_csv`` that reports empty and unreadable files clearly."""
     if path.stat().st_size == 0:
         raise DataValidationError(f"{path}: file is empty")
@@ -115,7 +117,7 @@ def _read_csv(path: Path, **kwargs) -> pd.DataFrame:
     return df
 
 
-def _parse_dates(values: pd.Series, *, fmt: str, source: str, column: str) -> pd.Series:
+def parse_dates(values: pd.Series, *, fmt: str, source: str, column: str) -> pd.Series:
     """Parse ``values`` with ``fmt``; missing stays NaT, anything unparsable raises."""
     parsed = pd.to_datetime(values, format=fmt, errors="coerce")
     bad = parsed.isna() & values.notna()
@@ -152,13 +154,13 @@ def read_portfolio(path: str | os.PathLike, *, source: str | None = None) -> pd.
     if not path.is_file():
         raise DataNotFoundError(f"{path}: no such file")
     source = source or str(path)
-    raw = _read_csv(path, dtype=str, keep_default_na=True)
+    raw = read_csv_checked(path, dtype=str, keep_default_na=True)
     raw.columns = [c.strip() for c in raw.columns]
     check_columns(raw, ZIMNAT_COLUMNS, source=source)
     check_unique(raw, ID_COLUMN, source=source)
     check_flags(raw, PRODUCTS, source=source)
     df = raw.loc[:, list(ZIMNAT_COLUMNS)].copy()
-    df["join_date"] = _parse_dates(
+    df["join_date"] = parse_dates(
         raw["join_date"], fmt="%d/%m/%Y", source=source, column="join_date"
     )
     years = pd.to_numeric(raw["birth_year"], errors="coerce")
@@ -181,7 +183,7 @@ def load_zimnat(split: str = "train", *, data_dir: str | os.PathLike | None = No
 def load_bank_marketing(*, data_dir: str | os.PathLike | None = None) -> pd.DataFrame:
     """Load ``bank-additional-full.csv`` (``;``-separated), rows in time order, ``y`` as yes/no."""
     path = find_data_file("bank_marketing/bank-additional-full.csv", data_dir=data_dir)
-    df = _read_csv(path, sep=";")
+    df = read_csv_checked(path, sep=";")
     check_columns(df, BANK_COLUMNS, source=str(path))
     if not df["y"].isin(["yes", "no"]).all():
         raise DataValidationError(f"{path}: column y must be 'yes' or 'no'")
@@ -191,12 +193,12 @@ def load_bank_marketing(*, data_dir: str | os.PathLike | None = None) -> pd.Data
 def load_online_retail(*, data_dir: str | os.PathLike | None = None) -> pd.DataFrame:
     """Load the raw, uncleaned UCI Online Retail invoice lines."""
     path = find_data_file("online_retail/online_retail.csv.gz", data_dir=data_dir)
-    df = _read_csv(
+    df = read_csv_checked(
         path,
         dtype={"InvoiceNo": str, "StockCode": str, "Description": str, "Country": str},
     )
     check_columns(df, ONLINE_RETAIL_COLUMNS, source=str(path))
-    df["InvoiceDate"] = _parse_dates(
+    df["InvoiceDate"] = parse_dates(
         df["InvoiceDate"], fmt="%Y-%m-%d %H:%M:%S", source=str(path), column="InvoiceDate"
     )
     df["CustomerID"] = pd.to_numeric(df["CustomerID"]).astype("Int64")
@@ -206,9 +208,9 @@ def load_online_retail(*, data_dir: str | os.PathLike | None = None) -> pd.DataF
 def load_cdnow(*, data_dir: str | os.PathLike | None = None) -> pd.DataFrame:
     """Load the CDNOW master transaction log (whitespace-separated, one row per purchase)."""
     path = find_data_file("cdnow/CDNOW_master.txt", data_dir=data_dir)
-    df = _read_csv(path, sep=r"\s+", dtype={"customer_id": str, "date": str})
+    df = read_csv_checked(path, sep=r"\s+", dtype={"customer_id": str, "date": str})
     check_columns(df, CDNOW_COLUMNS, source=str(path))
-    df["date"] = _parse_dates(df["date"], fmt="%Y%m%d", source=str(path), column="date")
+    df["date"] = parse_dates(df["date"], fmt="%Y%m%d", source=str(path), column="date")
     return df
 
 
@@ -238,7 +240,7 @@ def load_coil2000(
     if split == "eval":
         names = names[:-1]
     path = find_data_file(files[split], data_dir=data_dir)
-    df = _read_csv(path, sep="\t", header=None)
+    df = read_csv_checked(path, sep="\t", header=None)
     if df.shape[1] != len(names):
         raise DataValidationError(
             f"{path}: expected {len(names)} tab-separated columns, found {df.shape[1]}"

@@ -77,7 +77,7 @@ def fit_cached(model, portfolio: pd.DataFrame, *, cache_dir: str | os.PathLike |
     if path.is_file():
         try:
             return joblib.load(path)
-        except Exception:  # noqa: BLE001 - a damaged cache entry is simply refitted
+        except Exception:  # a damaged cache entry is simply refitted
             path.unlink(missing_ok=True)
     fitted = model.fit(portfolio)
     folder.mkdir(parents=True, exist_ok=True)

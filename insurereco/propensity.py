@@ -274,6 +274,8 @@ def binary_target(
                 f"({distinct[0]!r} or {distinct[1]!r}); pass the positive label explicitly"
             )
         positive = hits[0]
+    if isinstance(positive, np.generic):
+        positive = positive.item()
     as_text = values.astype(str).str.strip()
     if str(positive).strip() not in set(as_text):
         raise DataValidationError(
@@ -888,26 +890,18 @@ def tune_time_aware(
     if cut < 1 or cut >= len(y):
         raise ValueError("val_fraction leaves an empty fit or validation block")
     keys = list(grid)
-    rows = []
-    for values in itertools.product(*(grid[k] for k in keys)):
-        params = dict(zip(keys, values, strict=True))
+    candidates = [dict(zip(keys, v, strict=True)) for v in itertools.product(*grid.values())]
+    scores = []
+    for params in candidates:
         pipe = fit_estimator(
             model_type, schema, X.iloc[:cut], y[:cut], params=params, random_state=random_state
         )
         p = pipe.predict_proba(X.iloc[cut:])[:, 1]
-        rows.append({**params, metric: classification_metrics(y[cut:], p)[metric]})
-    ascending = metric in {"brier", "log_loss"}
-    table = pd.DataFrame(rows).sort_values(metric, ascending=ascending, kind="stable")
-    best = {k: _plain_value(table.iloc[0][k]) for k in keys}
-    return best, table.reset_index(drop=True)
-
-
-def _plain_value(value: Any) -> Any:
-    if isinstance(value, np.integer):
-        return int(value)
-    if isinstance(value, np.floating):
-        return float(value)
-    return value
+        scores.append(classification_metrics(y[cut:], p)[metric])
+    sign = 1 if metric in {"brier", "log_loss"} else -1
+    order = sorted(range(len(candidates)), key=lambda i: sign * scores[i])
+    table = pd.DataFrame([{**candidates[i], metric: scores[i]} for i in order])
+    return dict(candidates[order[0]]), table
 
 
 def learning_curve_table(

@@ -165,6 +165,7 @@ def _atomic_write_text(text: str, path: Path) -> None:
     ) as handle:
         handle.write(text)
         tmp = Path(handle.name)
+    tmp.chmod(0o644)
     os.replace(tmp, path)
 
 
@@ -192,6 +193,7 @@ def atomic_write_csv(df: pd.DataFrame, path: str | os.PathLike, **to_csv_kwargs:
     tmp = Path(tmp_name)
     try:
         df.to_csv(tmp, **to_csv_kwargs)
+        tmp.chmod(0o644)
         os.replace(tmp, path)
     finally:
         tmp.unlink(missing_ok=True)

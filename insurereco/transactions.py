@@ -6,10 +6,11 @@ Every source is first normalised to one schema, one row per invoice line:
 line value in the shop's currency), plus, when the source has them, ``quantity``,
 ``unit_price`` and ``stock_code``.
 
-:func:`clean_transactions` then removes, in order, cancellations, lines without a
-customer, non-positive quantities, non-positive prices (or amounts), non-product stock
-codes (postage, fees, manual adjustments; the list is data in
-``insurereco/rules/segments.yml``) and exact duplicates, and returns a log of how many
+:func:`clean_transactions` then removes, in order, purchases reversed by a later
+cancellation, the cancellations themselves, lines without a customer, non-positive
+quantities, non-positive prices (or amounts), non-product stock codes (postage, fees,
+manual adjustments; the list is data in ``insurereco/rules/segments.yml``) and exact
+duplicates, and returns a log of how many
 rows each step removed and why. Steps whose column is absent (CDNOW has no stock code)
 remove nothing, so the same pipeline reads UCI Online Retail and CDNOW.
 """
@@ -28,7 +29,7 @@ import pandas as pd
 import yaml
 
 from insurereco.contract import CDNOW_COLUMNS, ONLINE_RETAIL_COLUMNS, check_columns
-from insurereco.data import _parse_dates, _read_csv
+from insurereco.data import parse_dates, read_csv_checked
 from insurereco.errors import DataNotFoundError, DataValidationError
 
 __all__ = [
@@ -43,6 +44,7 @@ __all__ = [
     "make_online_retail_like",
     "normalise_transactions",
     "read_transactions",
+    "sample_customers",
 ]
 
 #: Columns every normalised transaction log has.
@@ -108,7 +110,7 @@ def normalise_transactions(df: pd.DataFrame, *, source: str = "transactions") ->
     if pd.api.types.is_datetime64_any_dtype(out["date"]):
         out["date"] = out["date"].astype("datetime64[ns]")
     else:
-        out["date"] = _parse_dates(out["date"], fmt="ISO8601", source=source, column="date")
+        out["date"] = parse_dates(out["date"], fmt="ISO8601", source=source, column="date")
     if out["date"].isna().any():
         raise DataValidationError(
             f"{source}: column date is missing in {int(out['date'].isna().sum())} row(s)"
@@ -327,6 +329,30 @@ def clean_transactions(
     return current.reset_index(drop=True), pd.DataFrame(rows)
 
 
+def sample_customers(
+    tx: pd.DataFrame, n_customers: int | None, *, random_state: int = 0
+) -> pd.DataFrame:
+    """Keep every transaction of ``n_customers`` customers drawn at random (None: all).
+
+    Parameters
+    ----------
+    tx : DataFrame
+        Normalised transactions.
+    n_customers : int or None
+    random_state : int
+
+    Returns
+    -------
+    DataFrame
+        The sampled customers' rows, in the original order, index reset.
+    """
+    customers = pd.Series(tx["customer_id"].dropna().unique())
+    if n_customers is None or n_customers >= len(customers):
+        return tx
+    chosen = customers.sample(n=n_customers, random_state=random_state)
+    return tx.loc[tx["customer_id"].isin(chosen)].reset_index(drop=True)
+
+
 # --- reading files ------------------------------------------------------------------------
 
 
@@ -370,18 +396,18 @@ def read_transactions(path: str | os.PathLike) -> pd.DataFrame:
         raise DataNotFoundError(f"{path}: no such transactions file")
     source = str(path)
     sep = _sniff_separator(path) if path.stat().st_size else None
-    raw = _read_csv(path, sep=sep or ",", dtype=str)
+    raw = read_csv_checked(path, sep=sep or ",", dtype=str)
     raw.columns = [str(c).strip() for c in raw.columns]
     columns = set(raw.columns)
     if set(ONLINE_RETAIL_COLUMNS) <= columns:
-        raw["InvoiceDate"] = _parse_dates(
+        raw["InvoiceDate"] = parse_dates(
             raw["InvoiceDate"], fmt="ISO8601", source=source, column="InvoiceDate"
         )
         for column in ("Quantity", "UnitPrice", "CustomerID"):
             raw[column] = _numeric(raw[column], source=source, column=column)
         return from_online_retail(raw, source=source)
     if set(CDNOW_COLUMNS) <= columns and "invoice_id" not in columns:
-        raw["date"] = _parse_dates(raw["date"], fmt="%Y%m%d", source=source, column="date")
+        raw["date"] = parse_dates(raw["date"], fmt="%Y%m%d", source=source, column="date")
         for column in ("number_of_cds", "dollar_value"):
             raw[column] = _numeric(raw[column], source=source, column=column)
         return from_cdnow(raw, source=source)

@@ -185,3 +185,18 @@ def test_pair_effects_and_lift_agreement(baskets):
     assert checked["agrees"].tolist() == [True, pd.NA, True]
     with pytest.raises(DataValidationError):
         pair_effects(contribs, held.iloc[:2])
+
+
+def test_association_chapter_figures(recorded_metrics):
+    m = recorded_metrics("02_association")
+    if m["is_demo"]:
+        pytest.skip("association chapter ran on demo data")
+    assert m["n_customers"] == 25132
+    assert m["n_rules"] == m["n_pairs"] + m["n_triples"] > 100
+    assert m["top_pair_lift"] > 10 and m["top_pair_support"] >= 0.01
+    # The best rule beats popularity but not the model, most clearly off the dominant products.
+    for subset in ("overall", "non_dominant"):
+        rule, model = m[f"best_rule_{subset}_hit@1"], m[f"model_{subset}_hit@1"]
+        assert m[f"popularity_{subset}_hit@1"] < rule < model
+    assert m["model_overall_hit@1"] == pytest.approx(0.89, abs=0.02)
+    assert m["model_non_dominant_hit@1"] - m["best_rule_non_dominant_hit@1"] > 0.2

@@ -41,6 +41,12 @@ def test_curve_hand_checked():
     assert curve["lift"].iloc[1] == pytest.approx(1 / 0.4)
     assert curve["conversion"].iloc[3] == pytest.approx(2 / 3)
     assert np.isnan(curve["conversion"].iloc[0])
+    # Gain and lift against 4 possible acceptances (e.g. another strategy's offers).
+    shared = campaign_curve(SCORE, ACCEPTED, parameters=BASE, n_possible=4)
+    np.testing.assert_allclose(shared["gain"], [0, 0.25, 0.25, 0.5, 0.5, 0.5])
+    assert shared["lift"].iloc[1] == pytest.approx(1 / 0.8)
+    with pytest.raises(DataValidationError, match="n_possible"):
+        campaign_curve(SCORE, ACCEPTED, parameters=BASE, n_possible=1)
 
 
 def test_best_depth_budget_and_shares():
@@ -198,3 +204,41 @@ def test_offer_sentence():
     assert offer_sentence("PYUQ", 0.5, "") == (
         "Offer PYUQ (50% chance): similar customers often also hold PYUQ."
     )
+
+
+def test_campaign_chapter_figures(recorded_metrics):
+    m = recorded_metrics("06_campaign")
+    if m["is_demo"]:
+        pytest.skip("campaign chapter ran on demo data")
+    assert m["n_customers"] == 5026
+    assert (m["cost_per_contact"], m["value_per_sale"]) == (10, 100)
+    assert 0.2 < m["best_share"] < 0.5
+    # The action rule earns within 2% of the best depth found in hindsight.
+    assert m["rule_profit"] >= 0.98 * m["best_profit"] > 0
+    # Calibration pays: expected and realised acceptances agree within 5%.
+    assert m["rule_accepted"] == pytest.approx(m["rule_expected"], rel=0.05)
+    gain = m["gain_at_20pct"]
+    assert gain["model"] > 2 * gain["random"] and gain["model"] > 2 * gain["popularity"]
+    assert m["budget_profit"]["model"] > m["budget_profit"]["random"]
+    shares = list(m["sensitivity_best_share"].values())
+    assert shares == sorted(shares, reverse=True)
+
+
+@pytest.mark.notebooks
+def test_campaign_notebook_responds_to_business_parameters(tmp_path):
+    """Rerunning the campaign chapter with cost 5 / value 200 contacts deeper and earns more."""
+    import json
+
+    from insurereco.notebooks import execute_notebook
+
+    results = {}
+    for label, cost, value in (("default", 10, 100), ("cheap", 5, 200)):
+        folder = tmp_path / label
+        folder.mkdir()
+        params = {"COST_PER_CONTACT": cost, "VALUE_PER_SALE": value, "METRICS_DIR": str(folder)}
+        execute_notebook("06_campaign", profile="smoke", output_dir=folder, parameters=params)
+        results[label] = json.loads((folder / "06_campaign.json").read_text())
+    default, cheap = results["default"], results["cheap"]
+    assert cheap["best_share"] > default["best_share"]
+    assert cheap["rule_contacts"] > default["rule_contacts"]
+    assert cheap["best_profit"] > default["best_profit"]

@@ -53,3 +53,25 @@ def test_select_top_row_order():
     assert sel["probability"].tolist() == [0.9, 0.8]
     with pytest.raises(ValueError):
         select_top(p, n=5)
+
+
+def test_shap_recovers_synthetic_drivers():
+    from insurereco.caravan import importance_table, shap_by_feature
+    from insurereco.propensity import fit_estimator
+
+    train = make_coil_like(2000, random_state=3)
+    schema = infer_schema(train, target="CARAVAN", categorical=COIL_CATEGORICAL)
+    X, _ = schema.encode(train)
+    y = schema.labels(train)
+    model = fit_estimator("xgboost", schema, X, y, params={"n_estimators": 50, "max_depth": 2})
+    values = shap_by_feature(model, X, schema)
+    assert list(values.columns) == schema.features
+    margin = model.predict_proba(X)[:, 1]
+    # SHAP values plus the base value add up to the model's log-odds
+    logit = np.log(margin / (1 - margin))
+    base = logit - values.sum(axis=1).to_numpy()
+    assert np.ptp(base) < 1e-3
+    table = importance_table(values, X, top=5)
+    assert "PPERSAUT" in set(table["feature"])
+    row = table.set_index("feature").loc["PPERSAUT"]
+    assert row["direction"] == "higher -> more likely"

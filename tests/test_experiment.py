@@ -88,3 +88,12 @@ def test_uplift_test_detects_a_clear_difference():
 def test_group_sizes_rejects_bad_input(kwargs):
     with pytest.raises(DataValidationError):
         group_sizes(**kwargs)
+
+
+def test_judging_success_page_figures(recorded_metrics):
+    m = recorded_metrics("00_judging_success")
+    h = cohen_h(m["contact_rate"], m["control_rate"])
+    expected = 2 * ((norm.ppf(1 - m["alpha"]) + norm.ppf(m["power"])) / h) ** 2
+    assert m["n_contact"] == math.ceil(expected)
+    assert m["n_control"] == math.ceil(expected * m["control_ratio"])
+    assert m["control_rate"] < m["detectable_rate_20pct_control"] < 0.2

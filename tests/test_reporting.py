@@ -51,6 +51,7 @@ def test_atomic_write_leaves_nothing_on_failure(tmp_path):
     assert list(tmp_path.iterdir()) == []
     reporting.atomic_write_csv(pd.DataFrame({"a": [1]}), target)
     assert target.read_text() == "a\n1\n"
+    assert target.stat().st_mode & 0o777 == 0o644
 
 
 def test_atomic_write_needs_existing_folder(tmp_path):

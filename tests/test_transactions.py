@@ -222,3 +222,15 @@ def test_make_online_retail_like_has_the_defects_cleaning_removes():
     removed = log.set_index("step")["rows_removed"]
     for step in ("cancellations", "missing customer", "non-product stock code", "duplicates"):
         assert removed[step] > 0, step
+
+
+def test_sample_customers_keeps_whole_histories():
+    from insurereco.transactions import sample_customers
+
+    tx = from_cdnow(make_cdnow_like(100, random_state=0))
+    sampled = sample_customers(tx, 10, random_state=1)
+    assert sampled["customer_id"].nunique() == 10
+    kept = tx.loc[tx["customer_id"].isin(sampled["customer_id"])]
+    assert len(sampled) == len(kept)
+    pd.testing.assert_frame_equal(sampled, sample_customers(tx, 10, random_state=1))
+    assert sample_customers(tx, None) is tx

@@ -17,11 +17,15 @@ from __future__ import annotations
 
 import os
 import tempfile
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
+from typing import BinaryIO
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.csv as pacsv
 
 from insurereco.campaign import load_campaign_parameters
 from insurereco.contract import ID_COLUMN
@@ -40,7 +44,7 @@ __all__ = [
     "run_contacts",
     "run_fit",
     "run_predict",
-    "submission_rows",
+    "submission_table",
 ]
 
 ACTION_CONTACT = "contact"
@@ -80,16 +84,15 @@ def read_customers(path: str | os.PathLike, schema: dict) -> pd.DataFrame:
     return customers
 
 
-def _atomic_stream(path: str | os.PathLike, blocks: Iterator[str]) -> Path:
-    """Write text ``blocks`` to a temporary file beside ``path``, then rename it."""
+def _atomic_write(path: str | os.PathLike, write: Callable[[BinaryIO], None]) -> Path:
+    """Call ``write(handle)`` on a temporary binary file beside ``path``, then rename it."""
     path = Path(path)
     if not path.parent.is_dir():
         raise DataValidationError(f"{path}: output folder {path.parent} does not exist")
     handle, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
-        with os.fdopen(handle, "w", encoding="utf-8", newline="") as out:
-            for block in blocks:
-                out.write(block)
+        with os.fdopen(handle, "wb") as out:
+            write(out)
         os.replace(tmp, path)
     finally:
         if os.path.exists(tmp):
@@ -97,20 +100,26 @@ def _atomic_stream(path: str | os.PathLike, blocks: Iterator[str]) -> Path:
     return path
 
 
-def submission_rows(model, customers: pd.DataFrame) -> pd.DataFrame:
-    """Zindi rows for ``customers``: ``ID X PCODE`` and ``Label`` (held products 1)."""
+def submission_table(model, customers: pd.DataFrame) -> pa.Table:
+    """Zindi rows for ``customers``: ``ID X PCODE`` and ``Label`` (held products 1).
+
+    Rows are customer-major in file order, products in the model's order, as in
+    ``SampleSubmission.csv``.
+    """
     proba = model.holding_proba(customers)
-    products = list(proba.columns)
-    ids = pd.Series(np.repeat(proba.index.to_numpy(dtype=object), len(products)), dtype="str")
-    codes = pd.Series(np.tile(np.asarray(products, dtype=object), len(proba)), dtype="str")
-    return pd.DataFrame({"ID X PCODE": ids + " X " + codes, "Label": proba.to_numpy().ravel()})
+    n, k = proba.shape
+    ids = pa.array(np.repeat(proba.index.to_numpy(dtype=object), k), type=pa.string())
+    codes = pa.array(np.tile(np.asarray(proba.columns, dtype=object), n), type=pa.string())
+    keys = pc.binary_join_element_wise(ids, codes, " X ")
+    return pa.table({"ID X PCODE": keys, "Label": pa.array(proba.to_numpy().ravel())})
 
 
-def _submission_blocks(model, customers: pd.DataFrame) -> Iterator[str]:
-    yield "ID X PCODE,Label\n"
+def _write_submission(model, customers: pd.DataFrame, out: BinaryIO) -> None:
+    out.write(b"ID X PCODE,Label\n")
+    options = pacsv.WriteOptions(include_header=False, quoting_style="none")
     for start in range(0, len(customers), _CHUNK):
-        rows = submission_rows(model, customers.iloc[start : start + _CHUNK])
-        yield rows.to_csv(index=False, header=False, float_format="%.6g", lineterminator="\n")
+        table = submission_table(model, customers.iloc[start : start + _CHUNK])
+        pacsv.write_csv(table, out, write_options=options)
 
 
 def contact_list(
@@ -188,7 +197,7 @@ def run_fit(args) -> None:
 def run_predict(args) -> None:
     """``insurereco predict``: write the Zindi submission for ``--customers``."""
     model, _, customers = _load(args)
-    _atomic_stream(args.out, _submission_blocks(model, customers))
+    _atomic_write(args.out, lambda out: _write_submission(model, customers, out))
 
 
 def run_contacts(args) -> None:
@@ -212,7 +221,7 @@ def run_contacts(args) -> None:
     if args.budget is not None:
         _apply_budget(table, args.budget)
     text = table.to_csv(index=False, float_format="%.6g", lineterminator="\n")
-    _atomic_stream(args.out, iter([text]))
+    _atomic_write(args.out, lambda out: out.write(text.encode("utf-8")))
 
 
 def _check_options(top_k: int, budget: int | None) -> None:

@@ -4,8 +4,9 @@
 
 * ``--transactions``: CSV (``.gz`` allowed) in the normalised schema
   (``customer_id, invoice_id, date, amount``), the raw UCI Online Retail layout or
-  the CDNOW layout; detected by its columns, then cleaned (cancellations, missing
-  customers, non-positive quantities and prices, non-product codes, duplicates).
+  the CDNOW layout; detected by its columns, then cleaned (cancellations and the
+  purchases they reverse, missing customers, non-positive quantities and prices,
+  non-product codes, duplicates).
 * ``--snapshot``: observation date (only earlier purchases count; default: the day
   after the last purchase).
 * ``--k``: number of segments (default: chosen by elbow/silhouette/stability rule).

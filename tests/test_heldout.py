@@ -1,0 +1,84 @@
+"""Tests of insurereco.heldout (held-out scoring and the fitted-model cache)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from insurereco.heldout import fit_cached, held_out_scores, uncalibrated
+from insurereco.models import XGBoostRecommender
+from insurereco.synthetic import make_portfolio
+
+TINY = {"n_estimators": 5, "max_depth": 2, "learning_rate": 0.3, "n_jobs": 1}
+
+
+@pytest.fixture(scope="module")
+def small() -> pd.DataFrame:
+    return make_portfolio(600, random_state=1)
+
+
+def test_fit_cached_reuses_the_same_fit(small, tmp_path):
+    first = fit_cached(XGBoostRecommender(**TINY), small, cache_dir=tmp_path)
+    files = list(tmp_path.glob("*.joblib"))
+    assert len(files) == 1
+    again = fit_cached(XGBoostRecommender(**TINY), small, cache_dir=tmp_path)
+    assert list(tmp_path.glob("*.joblib")) == files  # loaded, not refitted
+    pd.testing.assert_frame_equal(first.predict_proba(small), again.predict_proba(small))
+    # Other parameters or other data give another entry.
+    fit_cached(XGBoostRecommender(**{**TINY, "max_depth": 3}), small, cache_dir=tmp_path)
+    fit_cached(XGBoostRecommender(**TINY), small.iloc[:500], cache_dir=tmp_path)
+    assert len(list(tmp_path.glob("*.joblib"))) == 3
+
+
+def test_damaged_cache_entry_is_refitted(small, tmp_path):
+    fit_cached(XGBoostRecommender(**TINY), small, cache_dir=tmp_path)
+    (entry,) = tmp_path.glob("*.joblib")
+    entry.write_bytes(b"not a model")
+    model = fit_cached(XGBoostRecommender(**TINY), small, cache_dir=tmp_path)
+    assert hasattr(model, "booster_")
+
+
+def test_held_out_scores_follow_the_protocol(small, tmp_path):
+    held_out = held_out_scores(small, test_size=0.25, model_params=TINY, cache_dir=tmp_path)
+    split = held_out.split
+    assert len(split.masked) == 150
+    assert set(split.masked["ID"]).isdisjoint(split.train["ID"])
+    assert set(held_out.proba) == {"model", "model_uncalibrated", "popularity", "best_rule"}
+    for proba in held_out.proba.values():
+        assert list(proba.index) == list(split.masked["ID"])
+        np.testing.assert_allclose(proba.sum(axis=1), 1.0)
+        assert (proba.to_numpy()[held_out.held.to_numpy() == 1] == 0).all()
+
+
+def test_uncalibrated_leaves_the_model_untouched(small, tmp_path):
+    model = fit_cached(XGBoostRecommender(**TINY), small, cache_dir=tmp_path)
+    raw = uncalibrated(model)
+    assert raw.calibrator_.name == "none"
+    assert model.calibrator_ is not raw.calibrator_
+    np.testing.assert_allclose(raw.predict_proba(small).sum(axis=1), 1.0)
+
+
+def test_calibration_chapter_figures(recorded_metrics):
+    m = recorded_metrics("04_calibration")
+    if m["is_demo"]:
+        pytest.skip("calibration chapter ran on demo data")
+    assert m["n_test"] == 5026
+    assert m["ece_after"] <= m["ece_target"] == 0.01
+    assert m["ece_target_met"] is True
+    assert m["ece_after"] < m["ece_best_rule"] and m["ece_after"] < m["ece_popularity"]
+    assert m["log_loss_after"] <= m["log_loss_before"] + 1e-3
+    # Expected and realised right top offers agree within 3%.
+    assert m["top_offer_observed"] == pytest.approx(m["top_offer_expected"], rel=0.03)
+    assert abs(m["band08_observed"] - m["band08_predicted"]) < 0.05
+
+
+def test_explanations_chapter_figures(recorded_metrics):
+    m = recorded_metrics("05_explanations")
+    if m["is_demo"]:
+        pytest.skip("explanations chapter ran on demo data")
+    assert m["n_explained"] == 1000
+    assert m["share_with_reason"] > 0.95
+    assert 0.5 < m["agreement_share"] <= 1
+    assert 0 < m["basket_share"] < 1
+    assert len(m["main_offers"]) == 4 and "QBOL" in m["main_offers"]
