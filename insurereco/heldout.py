@@ -19,6 +19,7 @@ import hashlib
 import inspect
 import os
 import tempfile
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -53,8 +54,48 @@ def _cache_key(model, portfolio: pd.DataFrame) -> str:
     return digest.hexdigest()[:24]
 
 
-def fit_cached(model, portfolio: pd.DataFrame, *, cache_dir: str | os.PathLike | None = None):
+def _load(path: Path):
+    """Load a cached model; ``None`` (and the entry removed) when missing or damaged."""
+    if not path.is_file():
+        return None
+    try:
+        return joblib.load(path)
+    except Exception:  # a damaged cache entry is simply refitted
+        path.unlink(missing_ok=True)
+        return None
+
+
+def _acquire(lock: Path, path: Path, timeout: float):
+    """Take ``lock``; while another process holds it, wait for its result at ``path``.
+
+    Returns ``(fitted or None, owns_lock)``.
+    """
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            os.close(os.open(lock, os.O_CREAT | os.O_EXCL | os.O_WRONLY))
+            return None, True
+        except FileExistsError:
+            fitted = _load(path)
+            if fitted is not None:
+                return fitted, False
+            if time.monotonic() > deadline:  # stale lock: fit without it
+                return None, False
+            time.sleep(0.5)
+
+
+def fit_cached(
+    model,
+    portfolio: pd.DataFrame,
+    *,
+    cache_dir: str | os.PathLike | None = None,
+    lock_timeout: float = 300.0,
+):
     """Fit ``model`` on ``portfolio``, or load the same fit from the cache.
+
+    Chapters executed in parallel share one fit: the first takes a lock file
+    while fitting, the others wait for its result (at most ``lock_timeout``
+    seconds, then fit themselves).
 
     Parameters
     ----------
@@ -64,6 +105,8 @@ def fit_cached(model, portfolio: pd.DataFrame, *, cache_dir: str | os.PathLike |
         Training portfolios.
     cache_dir : path-like, optional
         Cache folder (default :data:`DEFAULT_CACHE_DIR`). ``False`` disables the cache.
+    lock_timeout : float, default 300
+        Longest wait for another process fitting the same model.
 
     Returns
     -------
@@ -73,21 +116,27 @@ def fit_cached(model, portfolio: pd.DataFrame, *, cache_dir: str | os.PathLike |
     if cache_dir is False:
         return model.fit(portfolio)
     folder = Path(cache_dir) if cache_dir else DEFAULT_CACHE_DIR
-    path = folder / f"{type(model).__name__}-{_cache_key(model, portfolio)}.joblib"
-    if path.is_file():
-        try:
-            return joblib.load(path)
-        except Exception:  # a damaged cache entry is simply refitted
-            path.unlink(missing_ok=True)
-    fitted = model.fit(portfolio)
     folder.mkdir(parents=True, exist_ok=True)
-    handle, tmp = tempfile.mkstemp(dir=folder, prefix=f".{path.name}.", suffix=".tmp")
-    os.close(handle)
+    path = folder / f"{type(model).__name__}-{_cache_key(model, portfolio)}.joblib"
+    fitted = _load(path)
+    if fitted is not None:
+        return fitted
+    lock = path.with_suffix(".lock")
+    fitted, owns_lock = _acquire(lock, path, lock_timeout)
+    if fitted is not None:
+        return fitted
     try:
-        joblib.dump(fitted, tmp)
-        os.replace(tmp, path)
+        fitted = model.fit(portfolio)
+        handle, tmp = tempfile.mkstemp(dir=folder, prefix=f".{path.name}.", suffix=".tmp")
+        os.close(handle)
+        try:
+            joblib.dump(fitted, tmp)
+            os.replace(tmp, path)
+        finally:
+            Path(tmp).unlink(missing_ok=True)
     finally:
-        Path(tmp).unlink(missing_ok=True)
+        if owns_lock:
+            lock.unlink(missing_ok=True)
     return fitted
 
 

@@ -39,6 +39,20 @@ def test_damaged_cache_entry_is_refitted(small, tmp_path):
     assert hasattr(model, "booster_")
 
 
+def test_stale_lock_times_out_and_fits(small, tmp_path):
+    fit_cached(XGBoostRecommender(**TINY), small, cache_dir=tmp_path)
+    (entry,) = tmp_path.glob("*.joblib")
+    entry.unlink()
+    lock = entry.with_suffix(".lock")
+    lock.touch()  # another process "fitting" that never finishes
+    model = fit_cached(XGBoostRecommender(**TINY), small, cache_dir=tmp_path, lock_timeout=0.1)
+    assert hasattr(model, "booster_") and entry.is_file()
+    assert lock.exists()  # not ours to remove
+    lock.unlink()
+    fit_cached(XGBoostRecommender(**TINY), small, cache_dir=tmp_path)
+    assert not lock.exists()  # our own lock is released
+
+
 def test_held_out_scores_follow_the_protocol(small, tmp_path):
     held_out = held_out_scores(small, test_size=0.25, model_params=TINY, cache_dir=tmp_path)
     split = held_out.split
