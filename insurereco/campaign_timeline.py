@@ -244,7 +244,9 @@ _JOBS = ("admin.", "blue-collar", "technician", "services", "management", "retir
 _DAYS = ("mon", "tue", "wed", "thu", "fri")
 
 
-def make_bank_campaign(n_rows: int = 6000, *, random_state: int = 0) -> pd.DataFrame:
+def make_bank_campaign(
+    n_rows: int = 6000, *, min_month_calls: int = 160, random_state: int = 0
+) -> pd.DataFrame:
     """Synthetic stand-in for ``bank-additional-full.csv`` with the same columns and types.
 
     Rows are in time order over the real campaign calendar (May 2008 - November 2010,
@@ -255,7 +257,10 @@ def make_bank_campaign(n_rows: int = 6000, *, random_state: int = 0) -> pd.DataF
     Parameters
     ----------
     n_rows : int
-        Approximate number of rows (every month gets at least 40 calls).
+        Rows shared out by the real month sizes ...
+    min_month_calls : int
+        ... with at least this many calls in every month (so that the rolling-origin
+        evaluation has test months).
     random_state : int
 
     Returns
@@ -265,7 +270,7 @@ def make_bank_campaign(n_rows: int = 6000, *, random_state: int = 0) -> pd.DataF
     rng = np.random.default_rng(random_state)
     frames = []
     for year, month, share, rate in _CALENDAR:
-        n = max(40, int(round(share * n_rows)))
+        n = max(min_month_calls, int(round(share * n_rows)))
         age = np.clip(rng.normal(40, 11, n).round(), 18, 95).astype("int64")
         job = rng.choice(_JOBS, n, p=[0.26, 0.22, 0.16, 0.1, 0.07, 0.04, 0.035, 0.035,
                                       0.025, 0.025, 0.02, 0.01])  # fmt: skip

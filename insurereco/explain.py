@@ -77,7 +77,7 @@ def _class_index(model, products, n: int) -> np.ndarray:
 
 
 def _chunks(
-    model, portfolio: pd.DataFrame, chunk_size: int
+    model, portfolio: pd.DataFrame, chunk_size: int, approximate: bool = False
 ) -> Iterator[tuple[slice, pd.DataFrame, np.ndarray]]:
     """Yield (row slice, feature frame, contributions (n, classes, features + 1)) per chunk."""
     for start in range(0, len(portfolio), chunk_size):
@@ -85,13 +85,21 @@ def _chunks(
         features = model.features_.transform(chunk)
         dmatrix = xgb.DMatrix(features, enable_categorical=True, nthread=model.n_jobs)
         contribs = model.booster_.predict(
-            dmatrix, pred_contribs=True, iteration_range=(0, model.best_iteration_ + 1)
+            dmatrix,
+            pred_contribs=True,
+            approx_contribs=approximate,
+            iteration_range=(0, model.best_iteration_ + 1),
         )
         yield slice(start, start + len(chunk)), features, contribs
 
 
 def contributions(
-    model, portfolio: pd.DataFrame, *, products=None, chunk_size: int = 20_000
+    model,
+    portfolio: pd.DataFrame,
+    *,
+    products=None,
+    chunk_size: int = 20_000,
+    approximate: bool = False,
 ) -> pd.DataFrame:
     """SHAP contribution of each feature to the score of one product per customer.
 
@@ -105,6 +113,10 @@ def contributions(
         Product to explain for each customer; default the top recommendation.
     chunk_size : int, default 20_000
         Customers explained at once.
+    approximate : bool, default False
+        Use xgboost's fast path attribution (``approx_contribs``: each tree's gain
+        along the decision path, Saabas' method) instead of exact TreeSHAP. About
+        ten times faster; same additivity, slightly different split of credit.
 
     Returns
     -------
@@ -118,7 +130,7 @@ def contributions(
     index = _class_index(model, products, len(portfolio))[:, 0]
     names = [*model.feature_names_, BIAS]
     out = np.empty((len(portfolio), len(names)), dtype="float32")
-    for rows, _, contribs in _chunks(model, portfolio, chunk_size):
+    for rows, _, contribs in _chunks(model, portfolio, chunk_size, approximate):
         out[rows] = contribs[np.arange(rows.stop - rows.start), index[rows]]
     frame = pd.DataFrame(out, columns=names, index=pd.Index(portfolio[ID_COLUMN], name=ID_COLUMN))
     frame.insert(0, "product", np.asarray(model.products)[index])
@@ -147,7 +159,7 @@ def describe_feature(name: str, value) -> str:
         return f"holds {product}" if value == 1 else f"does not hold {product}"
     if name == "n_products":
         n = int(value)
-        return f"holds {n} other product{'s' if n != 1 else ''}"
+        return f"holds {n} product{'s' if n != 1 else ''} in all"
     if name == "age":
         return _age_phrase(float(value))
     if name == "tenure_years":
@@ -230,6 +242,7 @@ def reasons(
     products=None,
     top_n: int = 3,
     chunk_size: int = 20_000,
+    approximate: bool = False,
 ) -> pd.DataFrame:
     """Top reasons in words for recommending products to customers.
 
@@ -245,6 +258,8 @@ def reasons(
     top_n : int, default 3
         Reasons per (customer, product).
     chunk_size : int, default 20_000
+    approximate : bool, default False
+        See :func:`contributions`.
 
     Returns
     -------
@@ -259,7 +274,7 @@ def reasons(
     index = _class_index(model, products, len(portfolio))
     names = list(model.feature_names_)
     result = np.empty(index.shape, dtype=object)
-    for rows, features, contribs in _chunks(model, portfolio, chunk_size):
+    for rows, features, contribs in _chunks(model, portfolio, chunk_size, approximate):
         n = rows.stop - rows.start
         features = features.reset_index(drop=True)
         for r in range(index.shape[1]):

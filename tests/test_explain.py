@@ -81,3 +81,13 @@ def test_reasons_from_contributions_merges_basket_by_hand():
 def test_only_xgboost_has_contributions(portfolio):
     with pytest.raises(TypeError, match="no feature contributions"):
         contributions(PopularityRecommender().fit(portfolio), portfolio.head(3))
+
+
+def test_approximate_contributions_also_add_up(setup):
+    model, customers = setup
+    exact = contributions(model, customers.head(10))
+    fast = contributions(model, customers.head(10), approximate=True)
+    features = [c for c in exact.columns if c != "product"]
+    assert fast[features].sum(axis=1).to_numpy() == pytest.approx(
+        exact[features].sum(axis=1).to_numpy(), abs=1e-3
+    )
