@@ -21,3 +21,27 @@ def test_eda_figures(recorded_metrics):
     assert m["share_two_products"] == pytest.approx(19601 / 25132, abs=1e-4)
     assert m["missing_join_date"] == 2
     assert sum(m["holders"].values()) > 2 * 25132
+
+
+def test_bank_marketing_figures(recorded_metrics):
+    m = recorded_metrics("08_bank_marketing")
+    if m["is_demo"]:
+        pytest.skip("bank chapter ran on demo data")
+    assert m["n_calls"] == 41188
+    assert m["duration_auc"] > 0.8
+    assert m["random_best_auc"] == pytest.approx(0.797, abs=0.01)
+    auc = m["rolling_mean_auc"]
+    assert auc["blend"] > auc["logistic"] and auc["blend"] > auc["once"]
+    cal = m["monthly_calibration"]
+    assert cal["retrained"]["mean abs. monthly gap"] < cal["once"]["mean abs. monthly gap"]
+    assert m["break_even_threshold"] == pytest.approx(0.1)
+
+
+def test_coil2000_figures(recorded_metrics):
+    m = recorded_metrics("09_coil2000")
+    if m["is_demo"]:
+        pytest.skip("CoIL chapter ran on demo data")
+    assert (m["n_train"], m["n_buyers_train"], m["n_selected"]) == (5822, 348, 800)
+    assert m["cv_expected_hits_800"] == pytest.approx(127.7, abs=3)
+    assert m["cv_low_800"] > 2 * m["random_hits_800"]
+    assert m["top_drivers"][0] == "PPERSAUT"
