@@ -103,8 +103,10 @@ def check_columns(
 def check_flags(df: pd.DataFrame, columns: tuple[str, ...] | list[str], *, source: str) -> None:
     """Raise unless every value of ``columns`` is 0 or 1 (no missing values)."""
     for column in columns:
-        values = pd.to_numeric(df[column], errors="coerce")
-        bad = ~values.isin([0, 1])
+        values = df[column]
+        bad = ~values.astype("str").str.strip().isin(["0", "1"])
+        if bad.any():  # slow path only for odd spellings such as "1.0"
+            bad[bad] = ~pd.to_numeric(values[bad], errors="coerce").isin([0, 1])
         if bad.any():
             examples = sorted({str(v) for v in df.loc[bad, column].head(3)})
             raise DataValidationError(

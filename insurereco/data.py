@@ -167,8 +167,13 @@ def read_portfolio(path: str | os.PathLike, *, source: str | None = None) -> pd.
     if (years.isna() & raw["birth_year"].notna()).any():
         raise DataValidationError(f"{source}: column birth_year must hold whole years")
     df["birth_year"] = years.astype("Int64")
-    for product in PRODUCTS:
-        df[product] = pd.to_numeric(raw[product]).astype("int8")
+    for product in PRODUCTS:  # flags are checked above; "1" is fast, "1.0" takes the slow path
+        text = raw[product].str.strip()
+        flags = text.eq("1").astype("int8")
+        odd = ~text.isin(["0", "1"])
+        if odd.any():
+            flags[odd] = pd.to_numeric(text[odd]).astype("int8")
+        df[product] = flags
     return validate_portfolio(df, source=source)
 
 

@@ -24,6 +24,7 @@ __all__ = [
     "atomic_write_csv",
     "demo_banner",
     "format_table",
+    "glue",
     "is_ci",
     "read_metrics",
     "resolve_dataset",
@@ -91,6 +92,18 @@ def write_metrics(
 def read_metrics(name: str, *, metrics_dir: str | os.PathLike | None = None) -> dict[str, Any]:
     """Read the metrics JSON written by :func:`write_metrics`."""
     return json.loads(_metrics_path(name, metrics_dir).read_text())
+
+
+def glue(name: str, value: Any, *, display: bool = False) -> None:
+    """Glue ``value`` for the book text, as a plain Python value.
+
+    Wraps :func:`myst_nb.glue`: numpy and pandas scalars are turned into ``int``/``float``
+    first, so ``{glue:text}`name:.1%``` formats them (their repr, ``np.float64(...)``,
+    cannot be formatted).
+    """
+    from myst_nb import glue as _glue
+
+    _glue(name, _plain(value), display=display)
 
 
 def demo_banner(what: str) -> None:
