@@ -24,10 +24,8 @@ version and its product list and feature schema.
 from __future__ import annotations
 
 import os
-import tempfile
 from pathlib import Path
 
-import joblib
 import numpy as np
 import pandas as pd
 import xgboost as xgb
@@ -35,7 +33,6 @@ from sklearn.base import BaseEstimator
 
 from insurereco.calibration import make_calibrator, select_calibrator
 from insurereco.contract import ID_COLUMN, PRODUCTS, PROFILE_COLUMNS
-from insurereco.errors import DataNotFoundError, DataValidationError
 from insurereco.features import PortfolioFeatures
 from insurereco.protocol import (
     HIDDEN_COLUMN,
@@ -44,6 +41,7 @@ from insurereco.protocol import (
     held_matrix,
     split_customers,
 )
+from insurereco.reporting import dump_artifact, load_artifact
 
 __all__ = [
     "MODEL_FORMAT",
@@ -402,15 +400,7 @@ def save_model(model: Recommender, path: str | os.PathLike) -> Path:
         "columns": [ID_COLUMN, *PROFILE_COLUMNS, *model.products],
         "model": model,
     }
-    handle, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    os.close(handle)
-    try:
-        joblib.dump(payload, tmp)
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.remove(tmp)
-    return path
+    return dump_artifact(payload, path)
 
 
 def load_model(path: str | os.PathLike) -> tuple[Recommender, dict]:
@@ -429,19 +419,6 @@ def load_model(path: str | os.PathLike) -> tuple[Recommender, dict]:
     DataValidationError
         The file is not a readable insurereco model of a supported version.
     """
-    path = Path(path)
-    if not path.is_file():
-        raise DataNotFoundError(f"{path}: model file not found")
-    try:
-        payload = joblib.load(path)
-    except Exception as exc:
-        raise DataValidationError(f"{path}: unreadable model file ({type(exc).__name__})") from exc
-    if not isinstance(payload, dict) or payload.get("format") != MODEL_FORMAT:
-        raise DataValidationError(f"{path}: not an insurereco recommender model file")
-    if payload.get("version") != MODEL_FORMAT_VERSION:
-        raise DataValidationError(
-            f"{path}: model format version {payload.get('version')} is not supported "
-            f"(expected {MODEL_FORMAT_VERSION}); refit the model"
-        )
+    payload = load_artifact(path, fmt=MODEL_FORMAT, version=MODEL_FORMAT_VERSION)
     schema = {"products": tuple(payload["products"]), "columns": tuple(payload["columns"])}
     return payload["model"], schema

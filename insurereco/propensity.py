@@ -25,7 +25,6 @@ import csv
 import io
 import itertools
 import os
-import tempfile
 import warnings
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -34,7 +33,6 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
-import joblib
 import numpy as np
 import pandas as pd
 import yaml
@@ -63,6 +61,7 @@ from sklearn.tree import DecisionTreeClassifier
 from xgboost import XGBClassifier
 
 from insurereco.errors import DataNotFoundError, DataValidationError
+from insurereco.reporting import dump_artifact, load_artifact
 
 __all__ = [
     "MODEL_FORMAT",
@@ -662,28 +661,12 @@ class PropensityModel:
         path = Path(path)
         if not path.parent.is_dir():
             raise DataNotFoundError(f"output folder {path.parent} does not exist")
-        payload = {"format": MODEL_FORMAT, "model": self}
-        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-        os.close(fd)
-        try:
-            joblib.dump(payload, tmp)
-            os.replace(tmp, path)
-        finally:
-            Path(tmp).unlink(missing_ok=True)
-        return path
+        return dump_artifact({"format": MODEL_FORMAT, "model": self}, path)
 
     @classmethod
     def load(cls, path: str | os.PathLike) -> PropensityModel:
         """Read a model written by :meth:`save`."""
-        path = Path(path)
-        if not path.is_file():
-            raise DataNotFoundError(f"{path}: model file not found")
-        try:
-            payload = joblib.load(path)
-        except Exception as exc:
-            raise DataValidationError(f"{path}: not a propensity model file ({exc})") from exc
-        if not isinstance(payload, dict) or payload.get("format") != MODEL_FORMAT:
-            raise DataValidationError(f"{path}: not a {MODEL_FORMAT} model file")
+        payload = load_artifact(path, fmt=MODEL_FORMAT)
         return payload["model"]
 
 

@@ -17,11 +17,13 @@ import numpy as np
 import pandas as pd
 
 from insurereco.data import PROJECT_ROOT
-from insurereco.errors import DataNotFoundError
+from insurereco.errors import DataNotFoundError, DataValidationError
 
 __all__ = [
     "METRICS_DIR",
     "atomic_write_csv",
+    "dump_artifact",
+    "load_artifact",
     "demo_banner",
     "format_table",
     "glue",
@@ -211,3 +213,67 @@ def atomic_write_csv(df: pd.DataFrame, path: str | os.PathLike, **to_csv_kwargs:
     finally:
         tmp.unlink(missing_ok=True)
     return path
+
+
+def dump_artifact(payload: Any, path: str | os.PathLike) -> Path:
+    """Save a fitted model (any picklable object) with joblib, atomically.
+
+    Parameters
+    ----------
+    payload : object
+        What to save; models save a dict with ``format`` and ``version`` keys.
+    path : path-like
+        Destination; its folder must exist.
+
+    Returns
+    -------
+    Path
+    """
+    import joblib
+
+    path = Path(path)
+    if not path.parent.is_dir():
+        raise FileNotFoundError(f"model folder {path.parent} does not exist")
+    fd, tmp_name = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    os.close(fd)
+    tmp = Path(tmp_name)
+    try:
+        joblib.dump(payload, tmp)
+        tmp.chmod(0o644)
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
+    return path
+
+
+def load_artifact(
+    path: str | os.PathLike, *, fmt: str, version: int | None = None
+) -> dict[str, Any]:
+    """Load a dict saved by :func:`dump_artifact` and check its ``format`` and ``version``.
+
+    Only load files you trust: joblib files can run code when loaded.
+
+    Raises
+    ------
+    DataNotFoundError
+        The file does not exist.
+    DataValidationError
+        The file is unreadable, of another format, or of an unsupported version.
+    """
+    import joblib
+
+    path = Path(path)
+    if not path.is_file():
+        raise DataNotFoundError(f"{path}: model file not found")
+    try:
+        payload = joblib.load(path)
+    except Exception as exc:  # unpickling can raise almost anything
+        raise DataValidationError(f"{path}: unreadable model file ({type(exc).__name__})") from exc
+    if not isinstance(payload, dict) or payload.get("format") != fmt:
+        raise DataValidationError(f"{path}: not an {fmt} model file")
+    if version is not None and payload.get("version") != version:
+        raise DataValidationError(
+            f"{path}: model format version {payload.get('version')} is not supported "
+            f"(expected {version}); refit the model"
+        )
+    return payload

@@ -24,7 +24,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import joblib
 import numpy as np
 import pandas as pd
 from scipy.optimize import linear_sum_assignment
@@ -34,7 +33,8 @@ from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import FunctionTransformer, StandardScaler
 from threadpoolctl import threadpool_limits
 
-from insurereco.errors import DataNotFoundError, DataValidationError
+from insurereco.errors import DataValidationError
+from insurereco.reporting import dump_artifact, load_artifact
 from insurereco.transactions import TRANSACTION_COLUMNS, load_segment_rules
 
 __all__ = [
@@ -68,6 +68,9 @@ __all__ = [
     "strategy_table",
     "wilson_interval",
 ]
+
+#: Format tag of saved segment models (see :func:`save_model`).
+SEGMENT_MODEL_FORMAT = "insurereco-segments"
 
 RFM_COLUMNS: tuple[str, ...] = ("recency", "frequency", "monetary")
 
@@ -469,27 +472,12 @@ def assign_segments(model: SegmentModel, rfm: pd.DataFrame) -> pd.DataFrame:
 
 def save_model(model: SegmentModel, path: str | os.PathLike) -> Path:
     """Save a fitted :class:`SegmentModel` with joblib (atomically)."""
-    path = Path(path)
-    if not path.parent.is_dir():
-        raise FileNotFoundError(f"model folder {path.parent} does not exist")
-    tmp = path.with_name(f".{path.name}.tmp")
-    try:
-        joblib.dump(model, tmp)
-        os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)
-    return path
+    return dump_artifact({"format": SEGMENT_MODEL_FORMAT, "model": model}, path)
 
 
 def load_model(path: str | os.PathLike) -> SegmentModel:
     """Load a model saved by :func:`save_model`; complain clearly about anything else."""
-    path = Path(path)
-    if not path.is_file():
-        raise DataNotFoundError(f"{path}: no such model file")
-    try:
-        model = joblib.load(path)
-    except Exception as exc:  # unpickling can raise almost anything
-        raise DataValidationError(f"{path}: not a readable segment model ({exc})") from exc
+    model = load_artifact(path, fmt=SEGMENT_MODEL_FORMAT)["model"]
     if not isinstance(model, SegmentModel):
         raise DataValidationError(f"{path}: holds a {type(model).__name__}, not a SegmentModel")
     return model
