@@ -7,6 +7,11 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
 export PATH := $(abspath $(BIN)):$(PATH)
 export PYDEVD_DISABLE_FILE_VALIDATION := 1
+# make runs two notebooks (or two test workers) at a time on two cores: one thread each.
+# Multi-threaded fits side by side spin against each other and run many times slower.
+export INSURERECO_N_JOBS ?= 1
+export OMP_NUM_THREADS ?= 1
+export OPENBLAS_NUM_THREADS ?= 1
 PYTEST_WORKERS ?= 2
 
 .PHONY: install report notebooks book lint format test unit lock clean help FORCE

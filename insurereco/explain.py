@@ -21,6 +21,7 @@ import xgboost as xgb
 
 from insurereco.contract import ID_COLUMN
 from insurereco.features import OTHER
+from insurereco.reporting import threads
 
 __all__ = [
     "AGE_BANDS",
@@ -83,7 +84,7 @@ def _chunks(
     for start in range(0, len(portfolio), chunk_size):
         chunk = portfolio.iloc[start : start + chunk_size]
         features = model.features_.transform(chunk)
-        dmatrix = xgb.DMatrix(features, enable_categorical=True, nthread=model.n_jobs)
+        dmatrix = xgb.DMatrix(features, enable_categorical=True, nthread=threads(model.n_jobs))
         contribs = model.booster_.predict(
             dmatrix,
             pred_contribs=True,

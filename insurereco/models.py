@@ -41,7 +41,7 @@ from insurereco.protocol import (
     held_matrix,
     split_customers,
 )
-from insurereco.reporting import dump_artifact, load_artifact
+from insurereco.reporting import dump_artifact, load_artifact, threads
 
 __all__ = [
     "MODEL_FORMAT",
@@ -237,7 +237,8 @@ class XGBoostRecommender(Recommender):
         (calibration customers stay unseen).
     chunk_size : int, default 200_000
         Customers scored at once (bounds memory when predicting).
-    n_jobs : int, default 2
+    n_jobs : int, optional
+        Threads (default: ``INSURERECO_N_JOBS`` or 2, see :func:`insurereco.reporting.threads`).
     random_state : int, default 0
     products : tuple of str, default PRODUCTS
     """
@@ -259,7 +260,7 @@ class XGBoostRecommender(Recommender):
         min_category_count: int = 20,
         refit: bool = False,
         chunk_size: int = 200_000,
-        n_jobs: int = 2,
+        n_jobs: int | None = None,
         random_state: int = 0,
         products: tuple[str, ...] = PRODUCTS,
     ) -> None:
@@ -293,7 +294,7 @@ class XGBoostRecommender(Recommender):
             "subsample": self.subsample,
             "colsample_bytree": self.colsample_bytree,
             "lambda": self.reg_lambda,
-            "nthread": self.n_jobs,
+            "nthread": threads(self.n_jobs),
             "seed": self.random_state,
             "verbosity": 0,
         }
@@ -301,13 +302,13 @@ class XGBoostRecommender(Recommender):
     def _dmatrix(self, portfolio: pd.DataFrame, *, expanded: bool = False) -> xgb.DMatrix:
         features = self.features_.transform(portfolio)
         if not expanded:
-            return xgb.DMatrix(features, enable_categorical=True, nthread=self.n_jobs)
+            return xgb.DMatrix(features, enable_categorical=True, nthread=threads(self.n_jobs))
         return xgb.DMatrix(
             features,
             label=_targets(portfolio, self.products),
             weight=portfolio[WEIGHT_COLUMN].to_numpy(),
             enable_categorical=True,
-            nthread=self.n_jobs,
+            nthread=threads(self.n_jobs),
         )
 
     def fit(self, portfolio: pd.DataFrame, y=None):

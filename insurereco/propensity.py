@@ -61,7 +61,7 @@ from sklearn.tree import DecisionTreeClassifier
 from xgboost import XGBClassifier
 
 from insurereco.errors import DataNotFoundError, DataValidationError
-from insurereco.reporting import dump_artifact, load_artifact
+from insurereco.reporting import dump_artifact, load_artifact, threads
 
 __all__ = [
     "MODEL_FORMAT",
@@ -513,7 +513,7 @@ def infer_schema(
 # --------------------------------------------------------------------------- models
 
 
-def make_estimator(model_type: str, *, random_state: int = 0, n_jobs: int = 2, **params):
+def make_estimator(model_type: str, *, random_state: int = 0, n_jobs: int | None = None, **params):
     """A fresh classifier of the zoo with moderate defaults.
 
     Parameters
@@ -523,11 +523,12 @@ def make_estimator(model_type: str, *, random_state: int = 0, n_jobs: int = 2, *
         logistic regression and XGBoost; set their parameters as ``logistic__C`` or
         ``xgboost__max_depth``.
     random_state : int
-    n_jobs : int
-        Threads for the forest and XGBoost.
+    n_jobs : int, optional
+        Threads for the forest and XGBoost (default: :func:`insurereco.reporting.threads`).
     **params
         Overrides of the defaults.
     """
+    n_jobs = threads(n_jobs)
     if model_type == "blend":
         members = [
             (name, make_estimator(name, random_state=random_state, n_jobs=n_jobs))

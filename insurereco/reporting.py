@@ -29,6 +29,7 @@ __all__ = [
     "glue",
     "is_ci",
     "read_metrics",
+    "threads",
     "resolve_dataset",
     "write_metrics",
 ]
@@ -44,6 +45,19 @@ _TABLE_IDS = itertools.count(1)
 def is_ci() -> bool:
     """True when running under CI (``CI=true``), where missing data is an error."""
     return os.environ.get("CI", "").strip().lower() in {"1", "true", "yes"}
+
+
+def threads(n_jobs: int | None = None) -> int:
+    """Number of threads a model may use: ``n_jobs`` when given, else the environment.
+
+    ``INSURERECO_N_JOBS`` (default 2, the machine's cores) sets it for every model at once.
+    ``make`` sets it to 1 because it already runs two notebooks or test workers side by
+    side; two multi-threaded fits on two cores spin against each other and run many times
+    slower.
+    """
+    if n_jobs is not None:
+        return int(n_jobs)
+    return int(os.environ.get("INSURERECO_N_JOBS", "2"))
 
 
 def _plain(value: Any) -> Any:

@@ -45,3 +45,17 @@ def test_coil2000_figures(recorded_metrics):
     assert m["cv_expected_hits_800"] == pytest.approx(127.7, abs=3)
     assert m["cv_low_800"] > 2 * m["random_hits_800"]
     assert m["top_drivers"][0] == "PPERSAUT"
+
+
+def test_modelling_figures(recorded_metrics):
+    m = recorded_metrics("03_modelling")
+    if m["is_demo"]:
+        pytest.skip("modelling chapter ran on demo data")
+    assert m["n_test_customers"] == 5026
+    assert m["xgb_competition"] == pytest.approx(0.0285, abs=0.001)
+    assert m["xgb_hit3"] == pytest.approx(0.972, abs=0.005)
+    assert m["xgb_hit3_non_dominant"] == pytest.approx(0.897, abs=0.01)
+    assert m["xgb_ece"] < 0.01
+    # the model beats both baselines where it matters: the non-dominant products
+    assert m["xgb_hit3_non_dominant"] > m["cooccurrence_hit3_non_dominant"] + 0.1
+    assert m["cooccurrence_hit3_non_dominant"] > m["popularity_hit3_non_dominant"]
