@@ -59,10 +59,11 @@ format: install
 	$(BIN)/ruff check --fix .
 	$(BIN)/ruff format .
 
+# --dist loadfile keeps each notebook (all its cells) on one worker and one kernel.
 # Unit tests, the smoke execution of every notebook, the recorded-metrics checks on the
 # executed book, and nbval re-executing each executed chapter and comparing its outputs.
 test: lint report
-	$(BIN)/pytest -n $(PYTEST_WORKERS) tests book/chapters --nbval \
+	$(BIN)/pytest -n $(PYTEST_WORKERS) --dist loadfile tests book/chapters --nbval \
 		--nbval-sanitize-with tests/nbval_sanitize.cfg --nbval-cell-timeout 600
 
 unit: install
