@@ -9,7 +9,8 @@ import json
 import math
 import os
 import tempfile
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -187,15 +188,28 @@ def format_table(df: pd.DataFrame, *, precision: int = 3, percent: tuple[str, ..
     return df.style.format(formats, na_rep="–").set_uuid(f"t{next(_TABLE_IDS)}").hide(axis="index")
 
 
+@contextmanager
+def _replacing(path: Path) -> Iterator[Path]:
+    """Yield a temporary path beside ``path``; on success it replaces ``path`` (mode 644).
+
+    On any error the temporary file is removed and ``path`` is left untouched, so no
+    half-written file is ever seen.
+    """
+    fd, tmp_name = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    os.close(fd)
+    tmp = Path(tmp_name)
+    try:
+        yield tmp
+        tmp.chmod(0o644)
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
+
+
 def _atomic_write_text(text: str, path: Path) -> None:
-    """Write ``text`` to ``path`` through a temporary file and ``os.replace``."""
-    with tempfile.NamedTemporaryFile(
-        "w", dir=path.parent, prefix=f".{path.name}.", suffix=".tmp", delete=False
-    ) as handle:
-        handle.write(text)
-        tmp = Path(handle.name)
-    tmp.chmod(0o644)
-    os.replace(tmp, path)
+    """Write ``text`` to ``path`` atomically."""
+    with _replacing(path) as tmp:
+        tmp.write_text(text)
 
 
 def atomic_write_csv(df: pd.DataFrame, path: str | os.PathLike, **to_csv_kwargs: Any) -> Path:
@@ -217,15 +231,8 @@ def atomic_write_csv(df: pd.DataFrame, path: str | os.PathLike, **to_csv_kwargs:
     if not path.parent.is_dir():
         raise FileNotFoundError(f"output folder {path.parent} does not exist")
     to_csv_kwargs.setdefault("index", False)
-    fd, tmp_name = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    os.close(fd)
-    tmp = Path(tmp_name)
-    try:
+    with _replacing(path) as tmp:
         df.to_csv(tmp, **to_csv_kwargs)
-        tmp.chmod(0o644)
-        os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)
     return path
 
 
@@ -248,15 +255,8 @@ def dump_artifact(payload: Any, path: str | os.PathLike) -> Path:
     path = Path(path)
     if not path.parent.is_dir():
         raise FileNotFoundError(f"model folder {path.parent} does not exist")
-    fd, tmp_name = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    os.close(fd)
-    tmp = Path(tmp_name)
-    try:
+    with _replacing(path) as tmp:
         joblib.dump(payload, tmp)
-        tmp.chmod(0o644)
-        os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)
     return path
 
 
