@@ -18,7 +18,6 @@ import copy
 import hashlib
 import inspect
 import os
-import tempfile
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -33,6 +32,7 @@ from insurereco.calibration import NoCalibration
 from insurereco.data import PROJECT_ROOT
 from insurereco.models import PopularityRecommender, XGBoostRecommender
 from insurereco.protocol import EvaluationSplit, evaluation_split
+from insurereco.reporting import dump_artifact
 
 __all__ = ["DEFAULT_CACHE_DIR", "HeldOut", "fit_cached", "held_out_scores", "uncalibrated"]
 
@@ -127,13 +127,7 @@ def fit_cached(
         return fitted
     try:
         fitted = model.fit(portfolio)
-        handle, tmp = tempfile.mkstemp(dir=folder, prefix=f".{path.name}.", suffix=".tmp")
-        os.close(handle)
-        try:
-            joblib.dump(fitted, tmp)
-            os.replace(tmp, path)
-        finally:
-            Path(tmp).unlink(missing_ok=True)
+        dump_artifact(fitted, path)
     finally:
         if owns_lock:
             lock.unlink(missing_ok=True)

@@ -22,6 +22,7 @@ from insurereco.errors import DataNotFoundError, DataValidationError
 
 __all__ = [
     "METRICS_DIR",
+    "atomic_path",
     "atomic_write_csv",
     "dump_artifact",
     "load_artifact",
@@ -189,7 +190,7 @@ def format_table(df: pd.DataFrame, *, precision: int = 3, percent: tuple[str, ..
 
 
 @contextmanager
-def _replacing(path: Path) -> Iterator[Path]:
+def atomic_path(path: Path) -> Iterator[Path]:
     """Yield a temporary path beside ``path``; on success it replaces ``path`` (mode 644).
 
     On any error the temporary file is removed and ``path`` is left untouched, so no
@@ -208,7 +209,7 @@ def _replacing(path: Path) -> Iterator[Path]:
 
 def _atomic_write_text(text: str, path: Path) -> None:
     """Write ``text`` to ``path`` atomically."""
-    with _replacing(path) as tmp:
+    with atomic_path(path) as tmp:
         tmp.write_text(text)
 
 
@@ -231,7 +232,7 @@ def atomic_write_csv(df: pd.DataFrame, path: str | os.PathLike, **to_csv_kwargs:
     if not path.parent.is_dir():
         raise FileNotFoundError(f"output folder {path.parent} does not exist")
     to_csv_kwargs.setdefault("index", False)
-    with _replacing(path) as tmp:
+    with atomic_path(path) as tmp:
         df.to_csv(tmp, **to_csv_kwargs)
     return path
 
@@ -255,7 +256,7 @@ def dump_artifact(payload: Any, path: str | os.PathLike) -> Path:
     path = Path(path)
     if not path.parent.is_dir():
         raise FileNotFoundError(f"model folder {path.parent} does not exist")
-    with _replacing(path) as tmp:
+    with atomic_path(path) as tmp:
         joblib.dump(payload, tmp)
     return path
 

@@ -16,7 +16,6 @@ renamed at the end).
 from __future__ import annotations
 
 import os
-import tempfile
 from collections.abc import Callable
 from pathlib import Path
 from typing import BinaryIO
@@ -33,6 +32,7 @@ from insurereco.data import read_portfolio
 from insurereco.errors import DataValidationError
 from insurereco.explain import reasons
 from insurereco.models import XGBoostRecommender, load_model, save_model
+from insurereco.reporting import atomic_path
 
 __all__ = [
     "ACTION_CONTACT",
@@ -89,14 +89,8 @@ def _atomic_write(path: str | os.PathLike, write: Callable[[BinaryIO], None]) ->
     path = Path(path)
     if not path.parent.is_dir():
         raise DataValidationError(f"{path}: output folder {path.parent} does not exist")
-    handle, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(handle, "wb") as out:
-            write(out)
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.remove(tmp)
+    with atomic_path(path) as tmp, tmp.open("wb") as out:
+        write(out)
     return path
 
 
