@@ -181,13 +181,15 @@ def _join(items: list[str], word: str) -> str:
 
 
 def reasons_from_contributions(
-    contribs: pd.DataFrame, features: pd.DataFrame, *, top_n: int = 3
+    contribs: pd.DataFrame, features: pd.DataFrame, *, top_n: int = 3, offered=None
 ) -> pd.Series:
     """Turn contributions into the ``top_n`` positive reasons per row, in words.
 
     Contributions of held products are merged into one reason ("holds RVSZ and
     K6QO", their sum), and likewise for products not held; other features give
-    one reason each. Only positive contributions count.
+    one reason each. Only positive contributions count. Not holding the offered
+    product itself is true of every offer and says nothing to a CRM user, so that
+    contribution is never a reason.
 
     Parameters
     ----------
@@ -196,6 +198,9 @@ def reasons_from_contributions(
     features : DataFrame
         Feature values of the same rows, in the same order.
     top_n : int, default 3
+    offered : array-like of str, optional
+        The product explained in each row; its own "does not hold" contribution is
+        dropped.
 
     Returns
     -------
@@ -207,6 +212,10 @@ def reasons_from_contributions(
     others = [c for c in features.columns if c not in basket]
     values = contribs[basket].to_numpy(dtype=float)
     held = features[basket].to_numpy() == 1
+    products = np.array([c.removeprefix("holds_") for c in basket])
+    if offered is not None:
+        own = np.asarray(offered, dtype=str)[:, None] == products[None, :]
+        values = np.where(own & ~held, 0.0, values)
     positive = np.maximum(values, 0)
     groups = np.column_stack(
         [
@@ -216,7 +225,6 @@ def reasons_from_contributions(
         ]
     )
     order = np.argsort(-groups, axis=1, kind="stable")[:, :top_n]
-    products = np.array([c.removeprefix("holds_") for c in basket])
     out = []
     for i in range(len(groups)):
         phrases = []
@@ -273,6 +281,7 @@ def reasons(
     if products is None:
         products = top_product(model, portfolio)
     index = _class_index(model, products, len(portfolio))
+    codes = np.asarray(products, dtype=object).reshape(index.shape)
     names = list(model.feature_names_)
     result = np.empty(index.shape, dtype=object)
     for rows, features, contribs in _chunks(model, portfolio, chunk_size, approximate):
@@ -281,7 +290,9 @@ def reasons(
         for r in range(index.shape[1]):
             picked = contribs[np.arange(n), index[rows, r], : len(names)]
             frame = pd.DataFrame(picked, columns=names)
-            result[rows, r] = reasons_from_contributions(frame, features, top_n=top_n).to_numpy()
+            result[rows, r] = reasons_from_contributions(
+                frame, features, top_n=top_n, offered=codes[rows, r]
+            ).to_numpy()
     columns = ["reasons"] if one_dimensional else list(range(index.shape[1]))
     frame = pd.DataFrame(
         result, columns=columns, index=pd.Index(portfolio[ID_COLUMN], name=ID_COLUMN)

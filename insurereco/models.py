@@ -222,7 +222,10 @@ class XGBoostRecommender(Recommender):
     n_estimators : int, default 600
         Maximum boosting rounds (early stopping usually stops sooner).
     learning_rate, max_depth, min_child_weight, subsample, colsample_bytree, reg_lambda
-        XGBoost tree settings.
+        XGBoost tree settings. On 80% of Zimnat Train, learning rate 0.05 with depth 6
+        lowers the early-stopping log loss by 1% (0.3465 against 0.3494) but leaves the
+        held-out competition metric unchanged (0.0285) and halves scoring speed, so the
+        faster defaults stay.
     early_stopping_rounds : int, default 30
     validation_fraction : float, default 0.1
         Share of customers used for early stopping.

@@ -18,8 +18,10 @@ from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
+from sklearn.base import clone
 
 from insurereco.contract import ID_COLUMN, PRODUCTS
+from insurereco.metrics import customer_scores
 from insurereco.synthetic import mask_one_product
 
 __all__ = [
@@ -29,6 +31,7 @@ __all__ = [
     "evaluation_split",
     "expand_portfolio",
     "held_matrix",
+    "learning_curve",
     "mask_one_product",
     "split_customers",
 ]
@@ -158,3 +161,44 @@ def evaluation_split(
     train, test = split_customers(portfolio, test_size=test_size, random_state=random_state)
     masked, hidden = mask_one_product(test, random_state=random_state)
     return EvaluationSplit(train=train, masked=masked, hidden=hidden, complete=test)
+
+
+def learning_curve(
+    model, split: EvaluationSplit, *, fractions=(0.25, 0.5, 1.0), random_state: int = 0
+) -> pd.DataFrame:
+    """Held-out scores of ``model`` refitted on growing shares of the training customers.
+
+    Parameters
+    ----------
+    model : Recommender
+        An (unfitted or fitted) recommender; a fresh clone is fitted for each share.
+    split : EvaluationSplit
+        From :func:`evaluation_split`; every share is scored on the same masked customers.
+    fractions : sequence of float, default (0.25, 0.5, 1.0)
+        Shares of ``split.train`` customers, each in (0, 1]; a share is a random subset
+        of customers (seeded), never of rows.
+    random_state : int, default 0
+
+    Returns
+    -------
+    DataFrame
+        ``fraction``, ``n_customers``, ``competition``, ``hit@3``, ``log_loss``.
+    """
+    held = held_matrix(split.masked, products=model.products)
+    rows = []
+    for fraction in fractions:
+        if not 0 < fraction <= 1:
+            raise ValueError(f"fractions must be in (0, 1], got {fraction}")
+        train = split.train
+        if fraction < 1:
+            train, _ = split_customers(train, test_size=1 - fraction, random_state=random_state)
+        fitted = clone(model).fit(train)
+        scores = customer_scores(fitted.predict_proba(split.masked), held, split.hidden)
+        rows.append(
+            {
+                "fraction": float(fraction),
+                "n_customers": len(train),
+                **{k: float(scores[k].mean()) for k in ("competition", "hit@3", "log_loss")},
+            }
+        )
+    return pd.DataFrame(rows)

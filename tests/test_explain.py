@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -76,6 +78,19 @@ def test_reasons_from_contributions_merges_basket_by_hand():
     )  # fmt: skip
     words = reasons_from_contributions(contrib, features, top_n=3)
     assert words.iloc[0] == "holds RVSZ and K6QO; aged 35-44; does not hold QBOL"
+    # offering QBOL: "does not hold QBOL" is true of every QBOL offer, so it is no reason
+    offered = reasons_from_contributions(contrib, features, top_n=3, offered=["QBOL"])
+    assert offered.iloc[0] == "holds RVSZ and K6QO; aged 35-44"
+
+
+def test_reasons_never_cite_not_holding_the_offered_product(setup):
+    model, customers = setup
+    offered = top_product(model, customers)
+    words = reasons(model, customers)["reasons"].to_numpy()
+    not_held = [re.findall(r"does not hold ([^;]+)", w) for w in words]
+    cited = [set(re.split(r", | or ", m[0])) if m else set() for m in not_held]
+    assert any(cited), "the fixture should produce some 'does not hold' reasons"
+    assert all(p not in c for p, c in zip(offered, cited, strict=True))
 
 
 def test_only_xgboost_has_contributions(portfolio):

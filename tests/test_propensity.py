@@ -7,6 +7,7 @@ import warnings
 import numpy as np
 import pandas as pd
 import pytest
+from sklearn.model_selection import train_test_split
 
 from insurereco.campaign_timeline import make_bank_campaign
 from insurereco.errors import DataNotFoundError, DataValidationError
@@ -29,6 +30,7 @@ from insurereco.propensity import (
     make_estimator,
     metrics_table,
     read_table,
+    repeated_split_scores,
     roi_at_thresholds,
     roi_by_depth,
     tune_time_aware,
@@ -198,6 +200,26 @@ def test_tuning_learning_curve_and_segments(bank):
     assert set(seg["approach"]) == {"one model", "separate models"}
     assert seg.loc[seg["segment"] == "all", "n"].tolist() == [len(y) - 1000] * 2
     assert not np.isnan(preds["separate models"]).any()
+
+
+def test_repeated_split_scores_first_split_is_the_usual_one(bank):
+    schema = infer_schema(bank, target="y", drop=["duration"])
+    X, _ = schema.encode(bank)
+    y = schema.labels(bank)
+    params = {"logistic": {"C": 1.0}, "tree": {"max_depth": 3}}
+    table = repeated_split_scores(schema, X, y, params=params, n_repeats=3, random_state=7)
+    assert table.shape == (3, 2) and list(table.columns) == ["Logistic regression", "Decision tree"]
+    assert table.notna().all().all() and table.nunique().min() > 1  # the splits differ
+    train, test = train_test_split(np.arange(len(y)), test_size=0.25, stratify=y, random_state=7)
+    single = fit_estimator(
+        "logistic", schema, X.iloc[train], y[train], params={"C": 1.0}, random_state=7
+    )
+    auc = classification_metrics(y[test], single.predict_proba(X.iloc[test])[:, 1])["roc_auc"]
+    assert table.loc[0, "Logistic regression"] == pytest.approx(auc)
+    again = repeated_split_scores(schema, X, y, params=params, n_repeats=3, random_state=7)
+    pd.testing.assert_frame_equal(table, again)
+    with pytest.raises(ValueError, match="n_repeats"):
+        repeated_split_scores(schema, X, y, params=params, n_repeats=0)
 
 
 # ------------------------------------------------------------------ metrics (hand-checked)

@@ -7,12 +7,14 @@ import pandas as pd
 import pytest
 
 from insurereco.contract import PRODUCTS
+from insurereco.metrics import customer_scores
 from insurereco.protocol import (
     HIDDEN_COLUMN,
     WEIGHT_COLUMN,
     evaluation_split,
     expand_portfolio,
     held_matrix,
+    learning_curve,
     split_customers,
 )
 
@@ -71,3 +73,23 @@ def test_hidden_product_is_uniform_among_held():
     shares = split.hidden.value_counts(normalize=True)
     assert set(shares.index) == {"RVSZ", "K6QO", "QBOL"}
     assert shares.to_numpy() == pytest.approx([1 / 3] * 3, abs=0.04)
+
+
+def test_learning_curve_refits_on_growing_customer_shares(portfolio):
+    from insurereco.models import CooccurrenceRecommender, PopularityRecommender
+
+    split = evaluation_split(portfolio, test_size=0.25, random_state=0)
+    model = CooccurrenceRecommender()
+    curve = learning_curve(model, split, fractions=(0.1, 1.0), random_state=3)
+    assert curve["n_customers"].tolist() == [round(0.1 * len(split.train)), len(split.train)]
+    assert not hasattr(model, "prior_")  # the model passed in is left untouched
+    full = model.fit(split.train).predict_proba(split.masked)
+    scores = customer_scores(full, held_matrix(split.masked), split.hidden)
+    assert curve["competition"].iloc[-1] == pytest.approx(scores["competition"].mean())
+    assert curve["hit@3"].between(0, 1).all()
+    # the basket model learns from data: a tenth of the customers does worse than all of them
+    assert curve["log_loss"].iloc[0] > curve["log_loss"].iloc[-1]
+    flat = learning_curve(PopularityRecommender(), split, fractions=(0.5,))
+    assert len(flat) == 1
+    with pytest.raises(ValueError, match="fractions"):
+        learning_curve(model, split, fractions=(0.0,))
