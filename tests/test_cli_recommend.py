@@ -87,6 +87,25 @@ def test_contacts_rank_value_action_and_reasons(files):
     assert (limited["action"] == "contact").sum() == min(5, int(contact.sum()))
 
 
+def test_contacts_exact_reasons_same_offers_reasons_from_tree_shap(files):
+    from insurereco.explain import reasons
+    from insurereco.models import load_model
+
+    base = ["contacts", "--model", str(files["model"]), "--customers", str(files["customers"]),
+            "--top-k", "1"]  # fmt: skip
+    fast, exact = files["folder"] / "fast.csv", files["folder"] / "exact.csv"
+    assert cli.main([*base, "--out", str(fast)]) == 0
+    assert cli.main([*base, "--out", str(exact), "--exact-reasons"]) == 0
+    fast = pd.read_csv(fast, keep_default_na=False)
+    exact = pd.read_csv(exact, keep_default_na=False)
+    pd.testing.assert_frame_equal(fast.drop(columns="reasons"), exact.drop(columns="reasons"))
+    model, _ = load_model(files["model"])
+    masked = files["masked"]
+    expected = reasons(model, masked, products=exact["product"].to_numpy(), approximate=False)
+    assert exact["reasons"].tolist() == expected["reasons"].tolist()
+    assert (exact["reasons"] != fast["reasons"]).any()  # the two attributions do differ
+
+
 def _expect_failure(files, capsys, args, message, out_name="out.csv"):
     out = files["folder"] / out_name
     out.unlink(missing_ok=True)

@@ -213,6 +213,7 @@ def run_contacts(args) -> None:
             top_k=args.top_k,
             cost_per_contact=params.cost_per_contact,
             value_per_sale=params.value_per_sale,
+            approximate=not args.exact_reasons,
         )
         for start in range(0, len(customers), _CHUNK)
     ]
@@ -270,4 +271,9 @@ def register(subparsers) -> None:
     )
     contacts.add_argument(
         "--budget", type=int, default=None, help="contact at most N customers (by profit)"
+    )
+    contacts.add_argument(
+        "--exact-reasons",
+        action="store_true",
+        help="reasons from exact TreeSHAP (slower) instead of the fast path attribution",
     )
