@@ -34,9 +34,9 @@ import pandas as pd
 
 from insurereco.contract import PRODUCTS
 from insurereco.data import find_data_file, load_zimnat
-from insurereco.metrics import customer_scores, dominant_products, evaluate, per_product
+from insurereco.metrics import dominant_products, evaluate, per_product
 from insurereco.models import CooccurrenceRecommender, PopularityRecommender, XGBoostRecommender
-from insurereco.protocol import evaluation_split, held_matrix
+from insurereco.protocol import evaluation_split, held_matrix, repeated_evaluation
 
 TARGETS = {
     "competition": 0.0258,
@@ -163,19 +163,9 @@ def main(argv: list[str] | None = None) -> None:
 
 def _print_repeats(train: pd.DataFrame, args) -> None:
     """XGBoost headline metrics on ``args.repeats`` evaluation splits (seeds in a row)."""
-    rows = {}
-    for seed in range(args.random_state, args.random_state + args.repeats):
-        split = evaluation_split(train, test_size=0.2, random_state=seed)
-        dominant = dominant_products(split.train, PRODUCTS)
-        proba = XGBoostRecommender(random_state=seed).fit(split.train).predict_proba(split.masked)
-        scores = customer_scores(proba, held_matrix(split.masked), split.hidden)
-        non_dominant = ~split.hidden.isin(dominant).to_numpy()
-        rows[seed] = {
-            "competition": scores["competition"].mean(),
-            "hit@3": scores["hit@3"].mean(),
-            "hit@3 non-dominant": scores["hit@3"][non_dominant].mean(),
-        }
-    table = pd.DataFrame.from_dict(rows, orient="index").rename_axis("split seed")
+    table = repeated_evaluation(
+        XGBoostRecommender(), train, n_repeats=args.repeats, random_state=args.random_state
+    )
     print(f"\n== XGBoost on {args.repeats} evaluation splits (seed = split and model) ==")
     print(table.round(5).to_string())
     print(table.agg(["mean", "min", "max"]).round(5).to_string())

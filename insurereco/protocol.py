@@ -21,7 +21,7 @@ import pandas as pd
 from sklearn.base import clone
 
 from insurereco.contract import ID_COLUMN, PRODUCTS
-from insurereco.metrics import customer_scores
+from insurereco.metrics import customer_scores, dominant_products
 from insurereco.synthetic import mask_one_product
 
 __all__ = [
@@ -33,6 +33,7 @@ __all__ = [
     "held_matrix",
     "learning_curve",
     "mask_one_product",
+    "repeated_evaluation",
     "split_customers",
 ]
 
@@ -202,3 +203,59 @@ def learning_curve(
             }
         )
     return pd.DataFrame(rows)
+
+
+def repeated_evaluation(
+    model,
+    portfolio: pd.DataFrame,
+    *,
+    n_repeats: int = 5,
+    test_size: float = 0.2,
+    random_state: int = 0,
+) -> pd.DataFrame:
+    """Headline scores of ``model`` on several evaluation splits, to show split-to-split spread.
+
+    Split ``i`` is :func:`evaluation_split` with seed ``random_state + i``; a fresh clone
+    of ``model`` (with the same seed, when it takes a ``random_state``) is fitted on its
+    training customers and scored on its masked customers. Split 0 is the usual single
+    split, so its row matches a one-split evaluation with the same seed.
+
+    Parameters
+    ----------
+    model : Recommender
+        An (unfitted or fitted) recommender.
+    portfolio : DataFrame
+        Complete portfolios.
+    n_repeats : int, default 5
+        Number of splits (at least 1).
+    test_size : float, default 0.2
+        Share of customers held out in each split.
+    random_state : int, default 0
+
+    Returns
+    -------
+    DataFrame
+        Index ``split_seed``; columns ``competition``, ``hit@3``, ``hit@3 non-dominant``
+        (customers whose hidden product is not one of the two most held in training) and
+        ``log_loss``.
+    """
+    if n_repeats < 1:
+        raise ValueError(f"n_repeats must be at least 1, got {n_repeats}")
+    rows = {}
+    for seed in range(random_state, random_state + n_repeats):
+        split = evaluation_split(portfolio, test_size=test_size, random_state=seed)
+        fitted = clone(model)
+        if "random_state" in fitted.get_params():
+            fitted.set_params(random_state=seed)
+        fitted.fit(split.train)
+        held = held_matrix(split.masked, products=model.products)
+        scores = customer_scores(fitted.predict_proba(split.masked), held, split.hidden)
+        dominant = dominant_products(split.train, model.products)
+        non_dominant = ~split.hidden.isin(dominant).to_numpy()
+        rows[seed] = {
+            "competition": float(scores["competition"].mean()),
+            "hit@3": float(scores["hit@3"].mean()),
+            "hit@3 non-dominant": float(scores["hit@3"][non_dominant].mean()),
+            "log_loss": float(scores["log_loss"].mean()),
+        }
+    return pd.DataFrame.from_dict(rows, orient="index").rename_axis("split_seed")

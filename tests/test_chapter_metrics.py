@@ -56,19 +56,32 @@ def test_modelling_figures(recorded_metrics):
     if m["is_demo"]:
         pytest.skip("modelling chapter ran on demo data")
     assert m["n_test_customers"] == 5026
-    assert m["xgb_competition"] == pytest.approx(0.0285, abs=0.001)
+    assert m["xgb_competition"] == pytest.approx(0.0285, abs=0.0005)
     assert m["xgb_hit3"] == pytest.approx(0.972, abs=0.005)
-    assert m["xgb_hit3_non_dominant"] == pytest.approx(0.897, abs=0.01)
+    assert m["xgb_hit3_non_dominant"] == pytest.approx(0.895, abs=0.01)
     assert m["xgb_ece"] < 0.01
+    # five evaluation splits: split 0 is the chapter's model (deterministic refit); the mean
+    # is the recorded figure the benchmark table quotes
+    spread = m["split_spread"]
+    assert [row["split_seed"] for row in spread] == [0, 1, 2, 3, 4]
+    assert spread[0]["competition"] == pytest.approx(m["xgb_competition"], abs=1e-6)
+    assert spread[0]["hit@3 non-dominant"] == pytest.approx(m["xgb_hit3_non_dominant"], abs=1e-6)
+    assert m["split_mean"]["competition"] == pytest.approx(0.0283, abs=0.0003)
+    assert m["split_mean"]["hit@3 non-dominant"] == pytest.approx(0.902, abs=0.005)
+    assert (
+        min(r["competition"] for r in spread)
+        < m["split_mean"]["competition"]
+        < max(r["competition"] for r in spread)
+    )
     # learning curve: its last point is the chapter's model refitted (deterministic), and
-    # more customers help by about 0.0017 of the metric per doubling
+    # more customers help by about 0.0014 of the metric per doubling
     curve = m["learning_curve"]
     assert curve[-1]["n_customers"] == 20106
     assert curve[-1]["competition"] == pytest.approx(m["xgb_competition"], abs=1e-6)
     assert [p["competition"] for p in curve] == sorted(
         (p["competition"] for p in curve), reverse=True
     )
-    assert m["gain_per_doubling"] == pytest.approx(0.0017, abs=0.0005)
+    assert m["gain_per_doubling"] == pytest.approx(0.0014, abs=0.0005)
     # the model beats both baselines where it matters: the non-dominant products
     assert m["xgb_hit3_non_dominant"] > m["cooccurrence_hit3_non_dominant"] + 0.1
     assert m["cooccurrence_hit3_non_dominant"] > m["popularity_hit3_non_dominant"]

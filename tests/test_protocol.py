@@ -15,6 +15,7 @@ from insurereco.protocol import (
     expand_portfolio,
     held_matrix,
     learning_curve,
+    repeated_evaluation,
     split_customers,
 )
 
@@ -93,3 +94,34 @@ def test_learning_curve_refits_on_growing_customer_shares(portfolio):
     assert len(flat) == 1
     with pytest.raises(ValueError, match="fractions"):
         learning_curve(model, split, fractions=(0.0,))
+
+
+def test_repeated_evaluation_scores_one_fresh_fit_per_split_seed(portfolio):
+    from insurereco.metrics import dominant_products
+    from insurereco.models import CooccurrenceRecommender, XGBoostRecommender
+
+    model = CooccurrenceRecommender()
+    table = repeated_evaluation(model, portfolio, n_repeats=3, test_size=0.25, random_state=4)
+    assert table.index.tolist() == [4, 5, 6]
+    assert table.columns.tolist() == ["competition", "hit@3", "hit@3 non-dominant", "log_loss"]
+    assert not hasattr(model, "prior_")  # the model passed in is left untouched
+    # each row is a one-split evaluation with that seed
+    split = evaluation_split(portfolio, test_size=0.25, random_state=5)
+    scores = customer_scores(
+        model.fit(split.train).predict_proba(split.masked), held_matrix(split.masked), split.hidden
+    )
+    non_dominant = ~split.hidden.isin(dominant_products(split.train, PRODUCTS)).to_numpy()
+    assert table.loc[5, "competition"] == pytest.approx(scores["competition"].mean())
+    assert table.loc[5, "hit@3 non-dominant"] == pytest.approx(scores["hit@3"][non_dominant].mean())
+    # different splits give different figures: the point of repeating
+    assert table["competition"].nunique() == 3
+    # a model with a seed gets the split's seed
+    xgb = XGBoostRecommender(n_estimators=5, random_state=0)
+    again = repeated_evaluation(xgb, portfolio, n_repeats=1, test_size=0.25, random_state=5)
+    split_model = XGBoostRecommender(n_estimators=5, random_state=5).fit(split.train)
+    expected = customer_scores(
+        split_model.predict_proba(split.masked), held_matrix(split.masked), split.hidden
+    )
+    assert again.loc[5, "log_loss"] == pytest.approx(expected["log_loss"].mean())
+    with pytest.raises(ValueError, match="n_repeats"):
+        repeated_evaluation(model, portfolio, n_repeats=0)
