@@ -26,11 +26,9 @@ import time
 
 import pandas as pd
 
-from insurereco.contract import PRODUCTS
 from insurereco.data import load_zimnat
-from insurereco.metrics import customer_scores, dominant_products
 from insurereco.models import CooccurrenceRecommender, XGBoostRecommender, mask_held
-from insurereco.protocol import evaluation_split, held_matrix
+from insurereco.protocol import evaluation_split, held_matrix, held_out_summary
 
 VARIANTS = {
     "default": {},
@@ -41,16 +39,9 @@ VARIANTS = {
 BLEND_WEIGHT = 0.1
 
 
-def _row(proba, split, dominant, fit_s: float, score_s: float) -> dict[str, float]:
-    scores = customer_scores(
-        pd.DataFrame(proba, columns=list(PRODUCTS)), held_matrix(split.masked), split.hidden
-    )
-    non_dominant = ~split.hidden.isin(dominant).to_numpy()
+def _row(proba, split, fit_s: float, score_s: float) -> dict[str, float]:
     return {
-        "competition": scores["competition"].mean(),
-        "hit@3": scores["hit@3"].mean(),
-        "hit@3 non-dominant": scores["hit@3"][non_dominant].mean(),
-        "log_loss": scores["log_loss"].mean(),
+        **held_out_summary(proba, split),
         "fit s": fit_s,
         "customers/s": len(split.masked) / score_s if score_s else float("nan"),
     }
@@ -66,7 +57,6 @@ def main(argv: list[str] | None = None) -> None:
     split = evaluation_split(
         load_zimnat("train", data_dir=args.data_dir), test_size=0.2, random_state=args.random_state
     )
-    dominant = dominant_products(split.train, PRODUCTS)
     rows, default_proba = {}, None
     for name, params in VARIANTS.items():
         model = XGBoostRecommender(random_state=args.random_state, **params)
@@ -75,7 +65,7 @@ def main(argv: list[str] | None = None) -> None:
         fit_s = time.perf_counter() - start
         start = time.perf_counter()
         proba = model.predict_proba(split.masked).to_numpy()
-        rows[name] = _row(proba, split, dominant, fit_s, time.perf_counter() - start)
+        rows[name] = _row(proba, split, fit_s, time.perf_counter() - start)
         if name == "default":
             default_proba = proba
     cooc = CooccurrenceRecommender().fit(split.train).predict_proba(split.masked).to_numpy()
@@ -83,7 +73,7 @@ def main(argv: list[str] | None = None) -> None:
         (1 - BLEND_WEIGHT) * default_proba + BLEND_WEIGHT * cooc, held_matrix(split.masked)
     )
     rows[f"blend {BLEND_WEIGHT:.0%} co-occurrence"] = _row(
-        blend, split, dominant, rows["default"]["fit s"], 0.0
+        blend, split, rows["default"]["fit s"], 0.0
     )
     table = pd.DataFrame.from_dict(rows, orient="index").rename_axis("variant")
     pd.set_option("display.width", 200)

@@ -31,6 +31,7 @@ __all__ = [
     "evaluation_split",
     "expand_portfolio",
     "held_matrix",
+    "held_out_summary",
     "learning_curve",
     "mask_one_product",
     "repeated_evaluation",
@@ -164,6 +165,37 @@ def evaluation_split(
     return EvaluationSplit(train=train, masked=masked, hidden=hidden, complete=test)
 
 
+def held_out_summary(
+    proba, split: EvaluationSplit, *, products: tuple[str, ...] = PRODUCTS
+) -> dict[str, float]:
+    """Mean held-out scores of one set of predictions on ``split.masked``.
+
+    Parameters
+    ----------
+    proba : DataFrame or array, shape (customers, products)
+        Probability that each product is the hidden one, rows in the order of
+        ``split.masked``.
+    split : EvaluationSplit
+    products : tuple of str, default PRODUCTS
+        Product columns of ``proba``.
+
+    Returns
+    -------
+    dict
+        ``competition``, ``hit@3``, ``hit@3 non-dominant`` (customers whose hidden
+        product is not one of the two most held in ``split.train``) and ``log_loss``.
+    """
+    held = held_matrix(split.masked, products=products)
+    scores = customer_scores(proba, held, split.hidden, products=list(products))
+    non_dominant = ~split.hidden.isin(dominant_products(split.train, products)).to_numpy()
+    return {
+        "competition": float(scores["competition"].mean()),
+        "hit@3": float(scores["hit@3"].mean()),
+        "hit@3 non-dominant": float(scores["hit@3"][non_dominant].mean()),
+        "log_loss": float(scores["log_loss"].mean()),
+    }
+
+
 def learning_curve(
     model, split: EvaluationSplit, *, fractions=(0.25, 0.5, 1.0), random_state: int = 0
 ) -> pd.DataFrame:
@@ -185,7 +217,6 @@ def learning_curve(
     DataFrame
         ``fraction``, ``n_customers``, ``competition``, ``hit@3``, ``log_loss``.
     """
-    held = held_matrix(split.masked, products=model.products)
     rows = []
     for fraction in fractions:
         if not 0 < fraction <= 1:
@@ -194,12 +225,14 @@ def learning_curve(
         if fraction < 1:
             train, _ = split_customers(train, test_size=1 - fraction, random_state=random_state)
         fitted = clone(model).fit(train)
-        scores = customer_scores(fitted.predict_proba(split.masked), held, split.hidden)
+        summary = held_out_summary(
+            fitted.predict_proba(split.masked), split, products=model.products
+        )
         rows.append(
             {
                 "fraction": float(fraction),
                 "n_customers": len(train),
-                **{k: float(scores[k].mean()) for k in ("competition", "hit@3", "log_loss")},
+                **{k: summary[k] for k in ("competition", "hit@3", "log_loss")},
             }
         )
     return pd.DataFrame(rows)
@@ -248,14 +281,6 @@ def repeated_evaluation(
         if "random_state" in fitted.get_params():
             fitted.set_params(random_state=seed)
         fitted.fit(split.train)
-        held = held_matrix(split.masked, products=model.products)
-        scores = customer_scores(fitted.predict_proba(split.masked), held, split.hidden)
-        dominant = dominant_products(split.train, model.products)
-        non_dominant = ~split.hidden.isin(dominant).to_numpy()
-        rows[seed] = {
-            "competition": float(scores["competition"].mean()),
-            "hit@3": float(scores["hit@3"].mean()),
-            "hit@3 non-dominant": float(scores["hit@3"][non_dominant].mean()),
-            "log_loss": float(scores["log_loss"].mean()),
-        }
+        proba = fitted.predict_proba(split.masked)
+        rows[seed] = held_out_summary(proba, split, products=model.products)
     return pd.DataFrame.from_dict(rows, orient="index").rename_axis("split_seed")

@@ -33,6 +33,7 @@ __all__ = [
     "read_metrics",
     "threads",
     "resolve_dataset",
+    "target_verdict",
     "write_metrics",
 ]
 
@@ -292,3 +293,18 @@ def load_artifact(
             f"(expected {version}); refit the model"
         )
     return payload
+
+
+def target_verdict(values, target: float, *, lower_is_better: bool) -> str:
+    """How many of ``values`` (one per evaluation split) meet ``target``, in words.
+
+    Returns ``"every split meets it"``, ``"no split meets it"`` or ``"k of n splits
+    meet it"``; a value equal to the target meets it.
+    """
+    values = np.asarray(values, dtype=float)
+    meets = values <= target if lower_is_better else values >= target
+    if meets.all():
+        return "every split meets it"
+    if not meets.any():
+        return "no split meets it"
+    return f"{int(meets.sum())} of {len(values)} splits meet it"

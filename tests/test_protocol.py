@@ -14,6 +14,7 @@ from insurereco.protocol import (
     evaluation_split,
     expand_portfolio,
     held_matrix,
+    held_out_summary,
     learning_curve,
     repeated_evaluation,
     split_customers,
@@ -125,3 +126,20 @@ def test_repeated_evaluation_scores_one_fresh_fit_per_split_seed(portfolio):
     assert again.loc[5, "log_loss"] == pytest.approx(expected["log_loss"].mean())
     with pytest.raises(ValueError, match="n_repeats"):
         repeated_evaluation(model, portfolio, n_repeats=0)
+
+
+def test_held_out_summary_means_per_customer_scores(portfolio):
+    from insurereco.models import CooccurrenceRecommender
+
+    split = evaluation_split(portfolio, test_size=0.25, random_state=1)
+    proba = CooccurrenceRecommender().fit(split.train).predict_proba(split.masked)
+    summary = held_out_summary(proba, split)
+    scores = customer_scores(proba, held_matrix(split.masked), split.hidden)
+    assert summary["competition"] == pytest.approx(scores["competition"].mean())
+    assert summary["log_loss"] == pytest.approx(scores["log_loss"].mean())
+    # non-dominant: customers whose hidden product is neither of the two most held
+    assert summary["hit@3 non-dominant"] == pytest.approx(
+        scores["hit@3"][~split.hidden.isin(["RVSZ", "K6QO"]).to_numpy()].mean()
+    )
+    # an array in product order gives the same figures as the frame
+    assert held_out_summary(proba.to_numpy(), split) == pytest.approx(summary)

@@ -65,3 +65,11 @@ def test_format_table_ids_are_deterministic_and_unique():
     second = reporting.format_table(df, percent=("share",)).to_html()
     assert "50.0%" in first and "0.123" in first
     assert first != second  # distinct ids: no CSS clash between two tables on one page
+
+
+def test_target_verdict_counts_splits_meeting_a_target():
+    verdict = reporting.target_verdict
+    assert verdict([0.027, 0.029], 0.0258, lower_is_better=True) == "no split meets it"
+    assert verdict([0.89, 0.90, 0.91], 0.90, lower_is_better=False) == "2 of 3 splits meet it"
+    assert verdict([0.025, 0.0258], 0.0258, lower_is_better=True) == "every split meets it"
+    assert verdict(pd.Series([0.95]), 0.90, lower_is_better=True) == "no split meets it"
