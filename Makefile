@@ -32,6 +32,9 @@ $(STAMP): requirements.lock pyproject.toml
 	@touch $@
 
 CHAPTERS := $(patsubst notebooks/%.ipynb,book/chapters/%.ipynb,$(wildcard notebooks/*.ipynb))
+# The modelling chapter takes longest: start it first, the others run beside it.
+SLOWEST := book/chapters/03_modelling.ipynb
+CHAPTERS := $(SLOWEST) $(filter-out $(SLOWEST),$(CHAPTERS))
 NOTEBOOK_JOBS ?= 2
 
 # Every chapter is re-executed on each build (FORCE), two at a time.

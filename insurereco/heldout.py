@@ -31,7 +31,7 @@ from insurereco.association import BestRuleRecommender
 from insurereco.calibration import NoCalibration
 from insurereco.data import PROJECT_ROOT
 from insurereco.models import PopularityRecommender, XGBoostRecommender
-from insurereco.protocol import EvaluationSplit, evaluation_split
+from insurereco.protocol import EvaluationSplit, evaluation_split, fit_model
 from insurereco.reporting import dump_artifact
 
 __all__ = ["DEFAULT_CACHE_DIR", "HeldOut", "fit_cached", "held_out_scores", "uncalibrated"]
@@ -42,10 +42,13 @@ DEFAULT_CACHE_DIR = PROJECT_ROOT / "models" / "cache"
 _CODE_MODULES = (association, calibration, features, models, protocol)
 
 
-def _cache_key(model, portfolio: pd.DataFrame) -> str:
+def _cache_key(model, portfolio: pd.DataFrame, unlabelled: pd.DataFrame | None = None) -> str:
     digest = hashlib.sha256()
-    digest.update(pd.util.hash_pandas_object(portfolio, index=True).to_numpy().tobytes())
-    digest.update(list(portfolio.columns).__repr__().encode())
+    for frame in (portfolio, unlabelled):
+        if frame is None:
+            continue
+        digest.update(pd.util.hash_pandas_object(frame, index=True).to_numpy().tobytes())
+        digest.update(list(frame.columns).__repr__().encode())
     digest.update(type(model).__qualname__.encode())
     digest.update(repr(sorted(model.get_params().items())).encode())
     digest.update(xgb.__version__.encode())
@@ -88,6 +91,7 @@ def fit_cached(
     model,
     portfolio: pd.DataFrame,
     *,
+    unlabelled: pd.DataFrame | None = None,
     cache_dir: str | os.PathLike | None = None,
     lock_timeout: float = 300.0,
 ):
@@ -103,6 +107,9 @@ def fit_cached(
         Unfitted model with ``get_params`` and ``fit(portfolio)``.
     portfolio : pandas.DataFrame
         Training portfolios.
+    unlabelled : pandas.DataFrame, optional
+        Customers missing one unknown product, passed to ``model.fit`` (and part of the
+        cache key) when given.
     cache_dir : path-like, optional
         Cache folder (default :data:`DEFAULT_CACHE_DIR`). ``False`` disables the cache.
     lock_timeout : float, default 300
@@ -114,10 +121,10 @@ def fit_cached(
         The fitted model (a loaded copy on a cache hit).
     """
     if cache_dir is False:
-        return model.fit(portfolio)
+        return fit_model(model, portfolio, unlabelled=unlabelled)
     folder = Path(cache_dir) if cache_dir else DEFAULT_CACHE_DIR
     folder.mkdir(parents=True, exist_ok=True)
-    path = folder / f"{type(model).__name__}-{_cache_key(model, portfolio)}.joblib"
+    path = folder / f"{type(model).__name__}-{_cache_key(model, portfolio, unlabelled)}.joblib"
     fitted = _load(path)
     if fitted is not None:
         return fitted
@@ -126,7 +133,7 @@ def fit_cached(
     if fitted is not None:
         return fitted
     try:
-        fitted = model.fit(portfolio)
+        fitted = fit_model(model, portfolio, unlabelled=unlabelled)
         dump_artifact(fitted, path)
     finally:
         if owns_lock:

@@ -37,6 +37,7 @@ from insurereco.features import PortfolioFeatures
 from insurereco.protocol import (
     HIDDEN_COLUMN,
     WEIGHT_COLUMN,
+    expand_completions,
     expand_portfolio,
     held_matrix,
     split_customers,
@@ -218,7 +219,8 @@ class XGBoostRecommender(Recommender):
     it learns from 95% of the customers. The calibrator (``"none"``,
     ``"temperature"`` or ``"isotonic"``; ``"auto"`` keeps the best by out-of-fold
     log loss) is fitted on the calibration customers only, which the booster never
-    sees.
+    sees. ``fit(portfolio, unlabelled=customers)`` also learns from customers whose
+    missing product is unknown (see :meth:`fit`).
 
     Parameters
     ----------
@@ -237,6 +239,9 @@ class XGBoostRecommender(Recommender):
         Share of customers used to fit and choose the calibrator.
     min_category_count : int, default 20
         See :class:`~insurereco.features.PortfolioFeatures`.
+    completion_min_proba : float, default 0.01
+        When ``fit`` is given unlabelled customers, completions of their portfolios less
+        likely than this are dropped (see :func:`insurereco.protocol.expand_completions`).
     refit : bool, default True
         After early stopping, refit on the training and early-stopping customers
         together with the number of rounds found, scaled up by their size ratio
@@ -269,6 +274,7 @@ class XGBoostRecommender(Recommender):
         calibration: str = "auto",
         calibration_fraction: float = 0.05,
         min_category_count: int = 20,
+        completion_min_proba: float = 0.01,
         refit: bool = True,
         chunk_size: int = 200_000,
         n_jobs: int | None = None,
@@ -287,6 +293,7 @@ class XGBoostRecommender(Recommender):
         self.calibration = calibration
         self.calibration_fraction = calibration_fraction
         self.min_category_count = min_category_count
+        self.completion_min_proba = completion_min_proba
         self.refit = refit
         self.chunk_size = chunk_size
         self.n_jobs = n_jobs
@@ -322,14 +329,51 @@ class XGBoostRecommender(Recommender):
             nthread=threads(self.n_jobs),
         )
 
-    def fit(self, portfolio: pd.DataFrame, y=None):
+    def fit(self, portfolio: pd.DataFrame, y=None, *, unlabelled: pd.DataFrame | None = None):
         """Fit features, booster (with early stopping) and calibrator.
 
         Parameters
         ----------
         portfolio : DataFrame
             Complete portfolios, one row per customer (unique ``ID``).
+        y : None
+            Ignored (the answers are the portfolios themselves).
+        unlabelled : DataFrame, optional
+            Customers missing one unknown product (such as the Zimnat Test file, or the
+            customers about to be scored), none of them in ``portfolio``. The model is
+            first fitted on ``portfolio`` alone; each unlabelled customer is then
+            completed with the products it may miss, weighted by that first model's
+            probabilities (:func:`insurereco.protocol.expand_completions`), and the
+            booster and calibrator are fitted again with these completions added to
+            the training customers (one round of expectation-maximisation). The
+            early-stopping and calibration customers stay labelled ones. On five
+            evaluation splits of Zimnat Train, with the 10,000 Test customers as
+            ``unlabelled``, the held-out competition metric is lower on every split.
         """
+        if unlabelled is not None:
+            self._check_unlabelled(portfolio, unlabelled)
+        parts = self._parts(portfolio)
+        self.features_ = PortfolioFeatures(
+            min_category_count=self.min_category_count, products=self.products
+        ).fit(parts["train_customers"])
+        self.feature_names_ = list(self.features_.feature_names_)
+        self._fit_booster(parts)
+        self._fit_calibrator(parts["calib"])
+        self.n_unlabelled_ = 0
+        if unlabelled is not None:
+            completions = expand_completions(
+                unlabelled,
+                self.predict_proba(unlabelled),
+                min_proba=self.completion_min_proba,
+                products=self.products,
+            )
+            self._fit_booster(parts, extra=completions)
+            self._fit_calibrator(parts["calib"])
+            self.n_unlabelled_ = len(unlabelled)
+        return self
+
+    def _parts(self, portfolio: pd.DataFrame) -> dict[str, pd.DataFrame]:
+        """Split customers into training, early-stopping and calibration parts, expanded."""
         held_out = self.validation_fraction + self.calibration_fraction
         train, rest = split_customers(portfolio, test_size=held_out, random_state=self.random_state)
         valid, calib = split_customers(
@@ -337,36 +381,54 @@ class XGBoostRecommender(Recommender):
         )
         parts = {name: expand_portfolio(part, products=self.products)
                  for name, part in (("train", train), ("valid", valid), ("calib", calib))}  # fmt: skip
-        self.features_ = PortfolioFeatures(
-            min_category_count=self.min_category_count, products=self.products
-        ).fit(train)
-        dtrain = self._dmatrix(parts["train"], expanded=True)
-        dvalid = self._dmatrix(parts["valid"], expanded=True)
+        parts["train_customers"] = train
+        return parts
+
+    @staticmethod
+    def _check_unlabelled(portfolio: pd.DataFrame, unlabelled: pd.DataFrame) -> None:
+        if len(unlabelled) == 0:
+            raise ValueError("unlabelled holds no customer")
+        shared = np.intersect1d(portfolio[ID_COLUMN].to_numpy(), unlabelled[ID_COLUMN].to_numpy())
+        if len(shared):
+            raise ValueError(
+                f"{len(shared)} unlabelled customers are also training customers "
+                f"(first: {shared[0]}); unlabelled customers must be other customers"
+            )
+
+    def _fit_booster(self, parts: dict[str, pd.DataFrame], *, extra=None) -> None:
+        """Boost with early stopping, then (``refit``) again on training + early-stopping parts."""
+        train = (
+            parts["train"]
+            if extra is None
+            else pd.concat([parts["train"], extra], ignore_index=True)
+        )
         self.booster_ = xgb.train(
             self._params(),
-            dtrain,
+            self._dmatrix(train, expanded=True),
             num_boost_round=self.n_estimators,
-            evals=[(dvalid, "valid")],
+            evals=[(self._dmatrix(parts["valid"], expanded=True), "valid")],
             early_stopping_rounds=self.early_stopping_rounds,
             verbose_eval=False,
         )
         self.best_iteration_ = int(self.booster_.best_iteration)
         if self.refit:
-            both = pd.concat([parts["train"], parts["valid"]], ignore_index=True)
-            rounds = int(round((self.best_iteration_ + 1) * len(both) / len(parts["train"])))
+            both = pd.concat([train, parts["valid"]], ignore_index=True)
+            rounds = int(round((self.best_iteration_ + 1) * len(both) / len(train)))
             self.booster_ = xgb.train(
                 self._params(), self._dmatrix(both, expanded=True), num_boost_round=rounds
             )
             self.best_iteration_ = rounds - 1
-        self.feature_names_ = list(self.features_.feature_names_)
-        calib_proba = self._raw_proba(parts["calib"])
-        calib_y = _targets(parts["calib"], self.products)
-        weight = parts["calib"][WEIGHT_COLUMN].to_numpy()
+
+    def _fit_calibrator(self, calib: pd.DataFrame) -> None:
+        """Choose (``"auto"``) or fit the calibrator on the calibration customers."""
+        calib_proba = self._raw_proba(calib)
+        calib_y = _targets(calib, self.products)
+        weight = calib[WEIGHT_COLUMN].to_numpy()
         best, self.calibration_report_ = select_calibrator(
             calib_proba,
             calib_y,
             sample_weight=weight,
-            groups=parts["calib"][ID_COLUMN].to_numpy(),
+            groups=calib[ID_COLUMN].to_numpy(),
             random_state=self.random_state,
         )
         if self.calibration == "auto":
@@ -375,7 +437,6 @@ class XGBoostRecommender(Recommender):
             self.calibrator_ = make_calibrator(self.calibration).fit(
                 calib_proba, calib_y, sample_weight=weight
             )
-        return self
 
     def _raw_proba(self, portfolio: pd.DataFrame) -> np.ndarray:
         """Uncalibrated booster probabilities, held products masked."""

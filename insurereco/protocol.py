@@ -14,6 +14,7 @@ the test set.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
@@ -29,7 +30,9 @@ __all__ = [
     "WEIGHT_COLUMN",
     "EvaluationSplit",
     "evaluation_split",
+    "expand_completions",
     "expand_portfolio",
+    "fit_model",
     "held_matrix",
     "held_out_summary",
     "learning_curve",
@@ -42,6 +45,7 @@ __all__ = [
 HIDDEN_COLUMN = "hidden"
 #: Column of :func:`expand_portfolio` output holding the example weight ``1/n``.
 WEIGHT_COLUMN = "weight"
+_COMPLETION_COLUMN = "_completion_proba"
 
 
 def held_matrix(portfolio: pd.DataFrame, *, products: tuple[str, ...] = PRODUCTS) -> np.ndarray:
@@ -117,6 +121,62 @@ def expand_portfolio(
     n_held = flags.sum(axis=1)
     expanded[HIDDEN_COLUMN] = pd.Series(np.asarray(products)[cols], dtype="str")
     expanded[WEIGHT_COLUMN] = 1.0 / n_held[rows]
+    return expanded
+
+
+def expand_completions(
+    portfolio: pd.DataFrame,
+    proba,
+    *,
+    min_proba: float = 0.01,
+    products: tuple[str, ...] = PRODUCTS,
+) -> pd.DataFrame:
+    """Expand portfolios that miss one unknown product into weighted training examples.
+
+    Customers whose answer is unknown (the Zimnat Test file, or the customers about to
+    be scored) still tell which products go together. Each customer is completed with
+    every product it may miss, weighted by the probability ``proba`` gives that product
+    (kept when at least ``min_proba``, then renormalised to sum to one), and each
+    completed portfolio is expanded as in :func:`expand_portfolio`. A customer thus
+    counts once, spread over its likely completions.
+
+    Parameters
+    ----------
+    portfolio : DataFrame
+        Customers with one product switched off (product flags 0/1).
+    proba : DataFrame or array, shape (customers, products)
+        Probability that each product is the missing one, rows in the order of
+        ``portfolio`` (for instance a fitted recommender's ``predict_proba``). Held
+        products are never completions.
+    min_proba : float, default 0.01
+        Completions less likely than this are dropped (in [0, 1)).
+    products : tuple of str, default PRODUCTS
+        Product columns.
+
+    Returns
+    -------
+    DataFrame
+        The columns of :func:`expand_portfolio`; ``weight`` is ``1/n`` times the
+        completion's probability. Customers with no completion yield no row.
+    """
+    if not 0 <= min_proba < 1:
+        raise ValueError(f"min_proba must be in [0, 1), got {min_proba}")
+    proba = np.asarray(proba, dtype=float)
+    held = held_matrix(portfolio, products=products)
+    if proba.shape != held.shape:
+        raise ValueError(f"proba has shape {proba.shape}; expected {held.shape}")
+    keep = (proba >= min_proba) & (proba > 0) & (held == 0)
+    chance = np.where(keep, proba, 0.0)
+    total = chance.sum(axis=1, keepdims=True)
+    chance = np.divide(chance, total, out=np.zeros_like(chance), where=total > 0)
+    rows, cols = np.nonzero(keep)
+    completed = portfolio.iloc[rows].reset_index(drop=True)
+    flags = held[rows]
+    flags[np.arange(len(rows)), cols] = 1
+    completed[list(products)] = flags
+    completed[_COMPLETION_COLUMN] = chance[rows, cols]
+    expanded = expand_portfolio(completed, products=products)
+    expanded[WEIGHT_COLUMN] *= expanded.pop(_COMPLETION_COLUMN).to_numpy()
     return expanded
 
 
@@ -196,8 +256,26 @@ def held_out_summary(
     }
 
 
+def fit_model(model, portfolio: pd.DataFrame, *, unlabelled: pd.DataFrame | None = None):
+    """Fit ``model`` on ``portfolio`` and return it, passing ``unlabelled`` only when given.
+
+    The default ``fit`` of :func:`learning_curve` and :func:`repeated_evaluation`;
+    :func:`insurereco.heldout.fit_cached` has the same signature and reuses fits
+    cached on disk.
+    """
+    if unlabelled is None:
+        return model.fit(portfolio)
+    return model.fit(portfolio, unlabelled=unlabelled)
+
+
 def learning_curve(
-    model, split: EvaluationSplit, *, fractions=(0.25, 0.5, 1.0), random_state: int = 0
+    model,
+    split: EvaluationSplit,
+    *,
+    fractions=(0.25, 0.5, 1.0),
+    unlabelled: pd.DataFrame | None = None,
+    fit: Callable = fit_model,
+    random_state: int = 0,
 ) -> pd.DataFrame:
     """Held-out scores of ``model`` refitted on growing shares of the training customers.
 
@@ -224,7 +302,7 @@ def learning_curve(
         train = split.train
         if fraction < 1:
             train, _ = split_customers(train, test_size=1 - fraction, random_state=random_state)
-        fitted = clone(model).fit(train)
+        fitted = fit(clone(model), train, unlabelled=unlabelled)
         summary = held_out_summary(
             fitted.predict_proba(split.masked), split, products=model.products
         )
@@ -244,6 +322,8 @@ def repeated_evaluation(
     *,
     n_repeats: int = 5,
     test_size: float = 0.2,
+    unlabelled: pd.DataFrame | None = None,
+    fit: Callable = fit_model,
     random_state: int = 0,
 ) -> pd.DataFrame:
     """Headline scores of ``model`` on several evaluation splits, to show split-to-split spread.
@@ -263,6 +343,11 @@ def repeated_evaluation(
         Number of splits (at least 1).
     test_size : float, default 0.2
         Share of customers held out in each split.
+    unlabelled : DataFrame, optional
+        Customers missing one unknown product, passed to every fit; they must not be
+        customers of ``portfolio`` (see :meth:`insurereco.models.XGBoostRecommender.fit`).
+    fit : callable, default :func:`fit_model`
+        Called as ``fit(model, portfolio, unlabelled=...)``; returns the fitted model.
     random_state : int, default 0
 
     Returns
@@ -280,7 +365,7 @@ def repeated_evaluation(
         fitted = clone(model)
         if "random_state" in fitted.get_params():
             fitted.set_params(random_state=seed)
-        fitted.fit(split.train)
+        fitted = fit(fitted, split.train, unlabelled=unlabelled)
         proba = fitted.predict_proba(split.masked)
         rows[seed] = held_out_summary(proba, split, products=model.products)
     return pd.DataFrame.from_dict(rows, orient="index").rename_axis("split_seed")

@@ -10,6 +10,7 @@ import pytest
 
 from insurereco import cli
 from insurereco.contract import PRODUCTS
+from insurereco.models import load_model
 from insurereco.protocol import evaluation_split
 
 
@@ -168,6 +169,32 @@ def test_bad_contact_options_fail_cleanly(files, capsys):
     _expect_failure(files, capsys, [*base, "--top-k", "0"], "--top-k")
     _expect_failure(files, capsys, [*base, "--budget", "-1"], "--budget")
     _expect_failure(files, capsys, [*base, "--value-per-sale", "-5"], "value_per_sale")
+
+
+def test_fit_learns_from_unlabelled_customers(files):
+    model = files["folder"] / "semi.joblib"
+    args = ["fit", "--train", str(files["train"]), "--model", str(model), "--n-jobs", "1"]
+    assert cli.main([*args, "--unlabelled", str(files["customers"])]) == 0
+    fitted, _ = load_model(model)
+    assert fitted.n_unlabelled_ == len(files["masked"])
+    plain, _ = load_model(files["model"])
+    assert plain.n_unlabelled_ == 0
+    head = files["masked"].head(20)
+    assert not np.allclose(fitted.predict_proba(head), plain.predict_proba(head))
+
+
+def test_fit_rejects_bad_unlabelled_files(files, capsys):
+    model = files["folder"] / "never.joblib"
+    base = ["fit", "--train", str(files["train"]), "--model", str(model), "--unlabelled"]
+    for unlabelled, words in (
+        (files["train"], "also in"),
+        (_customers_variant(files, "extra_col.csv", lambda d: d.assign(extra=1)), "extra"),
+        (_customers_variant(files, "bad_flags.csv", lambda d: d.assign(QBOL=2)), "QBOL"),
+        (files["folder"] / "absent.csv", "absent.csv"),
+    ):
+        assert cli.main([*base, str(unlabelled)]) == 2
+        assert words in capsys.readouterr().err
+        assert not model.exists()
 
 
 def test_fit_rejects_bad_training_files(files, capsys):

@@ -31,6 +31,29 @@ def test_fit_cached_reuses_the_same_fit(small, tmp_path):
     assert len(list(tmp_path.glob("*.joblib"))) == 3
 
 
+def test_fit_cached_keys_and_passes_unlabelled_customers(small, tmp_path):
+    from insurereco.synthetic import mask_one_product
+
+    labelled, others = small.iloc[:400], small.iloc[400:]
+    unlabelled, _ = mask_one_product(others, random_state=0)
+    helped = fit_cached(
+        XGBoostRecommender(**TINY), labelled, unlabelled=unlabelled, cache_dir=tmp_path
+    )
+    assert helped.n_unlabelled_ == len(unlabelled)
+    plain = fit_cached(XGBoostRecommender(**TINY), labelled, cache_dir=tmp_path)
+    assert plain.n_unlabelled_ == 0
+    assert len(list(tmp_path.glob("*.joblib"))) == 2
+    again = fit_cached(
+        XGBoostRecommender(**TINY), labelled, unlabelled=unlabelled, cache_dir=tmp_path
+    )
+    assert len(list(tmp_path.glob("*.joblib"))) == 2  # loaded, not refitted
+    pd.testing.assert_frame_equal(helped.predict_proba(others), again.predict_proba(others))
+    direct = fit_cached(
+        XGBoostRecommender(**TINY), labelled, unlabelled=unlabelled, cache_dir=False
+    )
+    pd.testing.assert_frame_equal(helped.predict_proba(others), direct.predict_proba(others))
+
+
 def test_damaged_cache_entry_is_refitted(small, tmp_path):
     fit_cached(XGBoostRecommender(**TINY), small, cache_dir=tmp_path)
     (entry,) = tmp_path.glob("*.joblib")

@@ -89,6 +89,38 @@ def test_xgboost_is_reproducible_and_reports_calibration(split, fitted):
     assert again.predict_proba(split.masked.head(50)).to_numpy() == pytest.approx(a)
 
 
+def test_unlabelled_customers_make_up_for_missing_labels():
+    from insurereco.protocol import held_out_summary
+    from insurereco.synthetic import make_portfolio, mask_one_product
+
+    customers = make_portfolio(4000, random_state=0)
+    split = evaluation_split(customers, test_size=0.25, random_state=0)
+    labelled = split.train.head(400)
+    unlabelled, _ = mask_one_product(split.train.iloc[400:], random_state=1)
+    alone = XGBoostRecommender(**SMALL_XGB).fit(labelled)
+    helped = XGBoostRecommender(**SMALL_XGB).fit(labelled, unlabelled=unlabelled)
+    assert (alone.n_unlabelled_, helped.n_unlabelled_) == (0, len(unlabelled))
+    scores = {
+        name: held_out_summary(model.predict_proba(split.masked), split)["competition"]
+        for name, model in (("alone", alone), ("helped", helped))
+    }
+    # measured: 0.0632 alone, 0.0564 with the 2,600 unlabelled customers
+    assert scores["helped"] < scores["alone"] - 0.003
+    proba = helped.predict_proba(split.masked).to_numpy()
+    assert (proba[held_matrix(split.masked).astype(bool)] == 0).all()
+    assert proba.sum(axis=1) == pytest.approx(1.0)
+    again = XGBoostRecommender(**SMALL_XGB).fit(labelled, unlabelled=unlabelled)
+    assert again.predict_proba(split.masked).to_numpy() == pytest.approx(proba)
+
+
+def test_unlabelled_customers_must_be_other_customers(split):
+    model = XGBoostRecommender(**SMALL_XGB)
+    with pytest.raises(ValueError, match="also training customers"):
+        model.fit(split.train, unlabelled=split.train.head(10))
+    with pytest.raises(ValueError, match="no customer"):
+        model.fit(split.train, unlabelled=split.masked.head(0))
+
+
 def test_chunked_scoring_matches(split, fitted):
     model = fitted["xgboost"]
     whole = model.predict_proba(split.masked).to_numpy()

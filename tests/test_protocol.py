@@ -12,6 +12,7 @@ from insurereco.protocol import (
     HIDDEN_COLUMN,
     WEIGHT_COLUMN,
     evaluation_split,
+    expand_completions,
     expand_portfolio,
     held_matrix,
     held_out_summary,
@@ -39,6 +40,38 @@ def test_expand_gives_one_row_per_held_product_weighted_one_over_n():
     for _, row in expanded.iterrows():
         assert row[row[HIDDEN_COLUMN]] == 0
     assert held_matrix(expanded).sum(axis=1).tolist() == [1, 1, 2, 2, 2]
+
+
+def test_expand_completions_weights_each_completion_by_its_probability():
+    customers = _tiny()
+    customers.loc[0, "K6QO"] = 0  # A now holds RVSZ only: one product is missing
+    proba = np.zeros((2, len(PRODUCTS)))
+    col = {p: i for i, p in enumerate(PRODUCTS)}
+    proba[0, [col["K6QO"], col["QBOL"], col["P5DA"]]] = [0.7, 0.295, 0.005]
+    proba[0, col["RVSZ"]] = 0.5  # held: never a completion, whatever the input says
+    expanded = expand_completions(customers, proba, min_proba=0.01)
+    # B has no probability anywhere: no completion, no row
+    assert set(expanded["ID"]) == {"A"}
+    # A completed with K6QO (0.7/0.995) or QBOL (0.295/0.995), each expanded into 2 examples
+    assert len(expanded) == 4
+    assert expanded[WEIGHT_COLUMN].sum() == pytest.approx(1.0)
+    by_basket = expanded.assign(basket=[
+        "+".join(p for p in PRODUCTS if row[p]) for _, row in expanded.iterrows()
+    ]).set_index(["basket", HIDDEN_COLUMN])[WEIGHT_COLUMN]  # fmt: skip
+    assert by_basket[("RVSZ", "K6QO")] == pytest.approx(0.7 / 0.995 / 2)
+    assert by_basket[("K6QO", "RVSZ")] == pytest.approx(0.7 / 0.995 / 2)
+    assert by_basket[("RVSZ", "QBOL")] == pytest.approx(0.295 / 0.995 / 2)
+    assert by_basket[("QBOL", "RVSZ")] == pytest.approx(0.295 / 0.995 / 2)
+    assert "P5DA" not in set(expanded[HIDDEN_COLUMN])
+    assert list(expanded.columns) == [*customers.columns, HIDDEN_COLUMN, WEIGHT_COLUMN]
+
+
+def test_expand_completions_refuses_bad_arguments():
+    customers = _tiny()
+    with pytest.raises(ValueError, match="min_proba"):
+        expand_completions(customers, np.zeros((2, len(PRODUCTS))), min_proba=1.0)
+    with pytest.raises(ValueError, match="shape"):
+        expand_completions(customers, np.zeros((3, len(PRODUCTS))))
 
 
 def test_split_is_by_customer_disjoint_and_seeded(portfolio):
@@ -126,6 +159,35 @@ def test_repeated_evaluation_scores_one_fresh_fit_per_split_seed(portfolio):
     assert again.loc[5, "log_loss"] == pytest.approx(expected["log_loss"].mean())
     with pytest.raises(ValueError, match="n_repeats"):
         repeated_evaluation(model, portfolio, n_repeats=0)
+
+
+def test_repeated_evaluation_and_learning_curve_pass_unlabelled_customers(portfolio):
+    from insurereco.models import XGBoostRecommender
+    from insurereco.synthetic import make_portfolio, mask_one_product
+
+    others = make_portfolio(300, random_state=9).assign(ID=lambda d: "U" + d["ID"])
+    unlabelled, _ = mask_one_product(others, random_state=9)
+    model = XGBoostRecommender(n_estimators=5, n_jobs=1, random_state=2)
+    table = repeated_evaluation(
+        model, portfolio, n_repeats=1, unlabelled=unlabelled, random_state=2
+    )
+    split = evaluation_split(portfolio, random_state=2)
+    fitted = XGBoostRecommender(n_estimators=5, n_jobs=1, random_state=2).fit(
+        split.train, unlabelled=unlabelled
+    )
+    expected = held_out_summary(fitted.predict_proba(split.masked), split)
+    assert table.loc[2, "competition"] == pytest.approx(expected["competition"])
+    calls = []
+
+    def recording_fit(model, portfolio, *, unlabelled=None):
+        calls.append((len(portfolio), unlabelled is not None))
+        return model.fit(portfolio, unlabelled=unlabelled)
+
+    curve = learning_curve(model, split, fractions=(1.0,), unlabelled=unlabelled, fit=recording_fit)
+    assert curve.loc[0, "competition"] == pytest.approx(expected["competition"])
+    assert calls == [(len(split.train), True)]
+    plain = repeated_evaluation(model, portfolio, n_repeats=1, random_state=2)
+    assert plain.loc[2, "competition"] != pytest.approx(expected["competition"])
 
 
 def test_held_out_summary_means_per_customer_scores(portfolio):

@@ -1,7 +1,9 @@
 """``insurereco fit | predict | contacts``: train the recommender and use it.
 
-* ``fit --train PATH --model PATH [--random-state N] [--n-jobs N]``: fit the XGBoost recommender
-  on complete portfolios and save it.
+* ``fit --train PATH --model PATH [--unlabelled PATH] [--random-state N] [--n-jobs N]``: fit
+  the XGBoost recommender on complete portfolios and save it. ``--unlabelled`` adds customers
+  missing one unknown product (such as ``Test.csv``, or the customers about to be scored),
+  from whom the model also learns which products go together.
 * ``predict --model PATH --customers PATH --out PATH``: Zindi submission, one row per
   customer and product (``ID X PCODE``, ``Label``), held products 1.
 * ``contacts --model PATH --customers PATH --out PATH [--top-k K] [--cost-per-contact C]
@@ -189,7 +191,18 @@ def run_fit(args) -> None:
         raise DataValidationError(f"{args.train}: {len(train)} customers; need at least 50 to fit")
     if (train[list(XGBoostRecommender().products)].sum(axis=1) < 1).any():
         raise DataValidationError(f"{args.train}: every training customer must hold a product")
-    model = XGBoostRecommender(random_state=args.random_state, n_jobs=args.n_jobs).fit(train)
+    unlabelled = None
+    if args.unlabelled:
+        unlabelled = read_customers(args.unlabelled, {"columns": tuple(train.columns)})
+        shared = unlabelled[ID_COLUMN].isin(train[ID_COLUMN])
+        if shared.any():
+            raise DataValidationError(
+                f"{args.unlabelled}: {int(shared.sum())} customer(s) also in {args.train} "
+                f"(first: {unlabelled.loc[shared, ID_COLUMN].iloc[0]}); "
+                "--unlabelled takes other customers"
+            )
+    model = XGBoostRecommender(random_state=args.random_state, n_jobs=args.n_jobs)
+    model.fit(train, unlabelled=unlabelled)
     save_model(model, args.model)
 
 
@@ -249,6 +262,10 @@ def register(subparsers) -> None:
     fit = _add(subparsers, "fit", "Fit the product recommender on complete portfolios.", run_fit)
     fit.add_argument("--train", required=True, help="portfolio CSV (Zimnat Train.csv layout)")
     fit.add_argument("--model", required=True, help="where to save the fitted model")
+    fit.add_argument(
+        "--unlabelled",
+        help="customers missing one unknown product (Test.csv layout), also learnt from",
+    )
     fit.add_argument("--random-state", type=int, default=0, help="seed (default 0)")
     fit.add_argument("--n-jobs", type=int, default=2, help="threads (default 2)")
 
