@@ -39,6 +39,15 @@ def zimnat_train() -> pd.DataFrame:
     return _real(lambda: load_zimnat("train"))
 
 
+@pytest.fixture(scope="session")
+def zimnat_paths() -> dict[str, Path]:
+    """Paths of the real Zimnat Train, Test and SampleSubmission files (skip/fail as above)."""
+    from insurereco.data import find_data_file
+
+    names = {"train": "Train.csv", "test": "Test.csv", "sample": "SampleSubmission.csv"}
+    return _real(lambda: {key: find_data_file(f"zimnat/{name}") for key, name in names.items()})
+
+
 @pytest.fixture()
 def write_csv(tmp_path: Path):
     """Write a DataFrame (or raw text) to a CSV file in ``tmp_path`` and return its path."""

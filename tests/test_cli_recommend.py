@@ -204,3 +204,26 @@ def test_fit_rejects_bad_training_files(files, capsys):
     assert code == 2
     assert "RVSZ" in capsys.readouterr().err
     assert not model.exists()
+
+
+def test_round_trip_on_zimnat_matches_the_sample_submission(zimnat_paths, tmp_path):
+    """Fit on (part of) the real Train file with Test as unlabelled, predict Test.csv."""
+    train = pd.read_csv(zimnat_paths["train"], dtype=str, keep_default_na=False).head(3000)
+    small_train = tmp_path / "train.csv"
+    train.to_csv(small_train, index=False)
+    model, out = tmp_path / "model.joblib", tmp_path / "submission.csv"
+    test = str(zimnat_paths["test"])
+    fit = ["fit", "--train", str(small_train), "--unlabelled", test, "--model", str(model)]
+    assert cli.main([*fit, "--n-jobs", "1"]) == 0
+    assert cli.main(["predict", "--model", str(model), "--customers", test, "--out", str(out)]) == 0
+    sub, sample = pd.read_csv(out), pd.read_csv(zimnat_paths["sample"])
+    # same rows, same order, same columns as Zindi's SampleSubmission.csv
+    assert list(sub.columns) == list(sample.columns)
+    assert sub["ID X PCODE"].tolist() == sample["ID X PCODE"].tolist()
+    # held products (Label 1 in the sample) are 1; every other product is a probability < 1
+    held = (sample["Label"] == 1).to_numpy()
+    assert (sub.loc[held, "Label"] == 1).all()
+    assert sub.loc[~held, "Label"].between(0, 1, inclusive="left").all()
+    # exactly one product is missing per customer: the open probabilities sum to one
+    open_mass = sub["Label"].where(~held, 0).to_numpy().reshape(-1, len(PRODUCTS)).sum(axis=1)
+    assert open_mass == pytest.approx(np.ones(len(open_mass)), abs=1e-4)
