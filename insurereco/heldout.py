@@ -104,7 +104,8 @@ def fit_cached(
     Parameters
     ----------
     model : estimator
-        Unfitted model with ``get_params`` and ``fit(portfolio)``.
+        Unfitted model with ``get_params`` and ``fit(portfolio)`` (and
+        ``fit(portfolio, unlabelled=...)`` when ``unlabelled`` is given).
     portfolio : pandas.DataFrame
         Training portfolios.
     unlabelled : pandas.DataFrame, optional

@@ -256,6 +256,23 @@ def held_out_summary(
     }
 
 
+def _check_other_customers(unlabelled: pd.DataFrame | None, *portfolios: pd.DataFrame) -> None:
+    """Refuse unlabelled customers that are also customers of ``portfolios``.
+
+    An evaluated customer given as unlabelled would leak its own answer (or, masked, be
+    learnt from before being scored).
+    """
+    if unlabelled is None:
+        return
+    for portfolio in portfolios:
+        shared = unlabelled[ID_COLUMN].isin(portfolio[ID_COLUMN])
+        if shared.any():
+            raise ValueError(
+                f"{int(shared.sum())} unlabelled customers are also evaluated or training "
+                f"customers (first: {unlabelled.loc[shared, ID_COLUMN].iloc[0]})"
+            )
+
+
 def fit_model(model, portfolio: pd.DataFrame, *, unlabelled: pd.DataFrame | None = None):
     """Fit ``model`` on ``portfolio`` and return it, passing ``unlabelled`` only when given.
 
@@ -288,13 +305,24 @@ def learning_curve(
     fractions : sequence of float, default (0.25, 0.5, 1.0)
         Shares of ``split.train`` customers, each in (0, 1]; a share is a random subset
         of customers (seeded), never of rows.
+    unlabelled : DataFrame, optional
+        Customers missing one unknown product, passed to every fit; none of them may be
+        a customer of ``split`` (see :meth:`insurereco.models.XGBoostRecommender.fit`).
+    fit : callable, default :func:`fit_model`
+        Called as ``fit(model, portfolio, unlabelled=...)``; returns the fitted model.
     random_state : int, default 0
 
     Returns
     -------
     DataFrame
         ``fraction``, ``n_customers``, ``competition``, ``hit@3``, ``log_loss``.
+
+    Raises
+    ------
+    ValueError
+        If a share is not in (0, 1], or unlabelled customers are customers of ``split``.
     """
+    _check_other_customers(unlabelled, split.train, split.complete)
     rows = []
     for fraction in fractions:
         if not 0 < fraction <= 1:
@@ -359,6 +387,7 @@ def repeated_evaluation(
     """
     if n_repeats < 1:
         raise ValueError(f"n_repeats must be at least 1, got {n_repeats}")
+    _check_other_customers(unlabelled, portfolio)
     rows = {}
     for seed in range(random_state, random_state + n_repeats):
         split = evaluation_split(portfolio, test_size=test_size, random_state=seed)

@@ -215,6 +215,7 @@ def test_round_trip_on_zimnat_matches_the_sample_submission(zimnat_paths, tmp_pa
     test = str(zimnat_paths["test"])
     fit = ["fit", "--train", str(small_train), "--unlabelled", test, "--model", str(model)]
     assert cli.main([*fit, "--n-jobs", "1"]) == 0
+    assert load_model(model)[0].n_unlabelled_ == 10000
     assert cli.main(["predict", "--model", str(model), "--customers", test, "--out", str(out)]) == 0
     sub, sample = pd.read_csv(out), pd.read_csv(zimnat_paths["sample"])
     # same rows, same order, same columns as Zindi's SampleSubmission.csv

@@ -22,8 +22,10 @@ def test_fit_cached_reuses_the_same_fit(small, tmp_path):
     first = fit_cached(XGBoostRecommender(**TINY), small, cache_dir=tmp_path)
     files = list(tmp_path.glob("*.joblib"))
     assert len(files) == 1
+    stamp = files[0].stat().st_mtime_ns
     again = fit_cached(XGBoostRecommender(**TINY), small, cache_dir=tmp_path)
-    assert list(tmp_path.glob("*.joblib")) == files  # loaded, not refitted
+    assert list(tmp_path.glob("*.joblib")) == files
+    assert files[0].stat().st_mtime_ns == stamp  # loaded, not refitted and rewritten
     pd.testing.assert_frame_equal(first.predict_proba(small), again.predict_proba(small))
     # Other parameters or other data give another entry.
     fit_cached(XGBoostRecommender(**{**TINY, "max_depth": 3}), small, cache_dir=tmp_path)
@@ -31,9 +33,18 @@ def test_fit_cached_reuses_the_same_fit(small, tmp_path):
     assert len(list(tmp_path.glob("*.joblib"))) == 3
 
 
-def test_fit_cached_keys_and_passes_unlabelled_customers(small, tmp_path):
+def test_fit_cached_keys_and_passes_unlabelled_customers(small, tmp_path, monkeypatch):
+    from insurereco import heldout
     from insurereco.synthetic import mask_one_product
 
+    fits = []
+    real_fit = heldout.fit_model
+
+    def counting_fit(model, portfolio, *, unlabelled=None):
+        fits.append(unlabelled is not None)
+        return real_fit(model, portfolio, unlabelled=unlabelled)
+
+    monkeypatch.setattr(heldout, "fit_model", counting_fit)
     labelled, others = small.iloc[:400], small.iloc[400:]
     unlabelled, _ = mask_one_product(others, random_state=0)
     helped = fit_cached(
@@ -42,15 +53,17 @@ def test_fit_cached_keys_and_passes_unlabelled_customers(small, tmp_path):
     assert helped.n_unlabelled_ == len(unlabelled)
     plain = fit_cached(XGBoostRecommender(**TINY), labelled, cache_dir=tmp_path)
     assert plain.n_unlabelled_ == 0
+    assert fits == [True, False]  # with and without unlabelled: two entries, two fits
     assert len(list(tmp_path.glob("*.joblib"))) == 2
     again = fit_cached(
         XGBoostRecommender(**TINY), labelled, unlabelled=unlabelled, cache_dir=tmp_path
     )
-    assert len(list(tmp_path.glob("*.joblib"))) == 2  # loaded, not refitted
+    assert fits == [True, False]  # loaded, not refitted
     pd.testing.assert_frame_equal(helped.predict_proba(others), again.predict_proba(others))
     direct = fit_cached(
         XGBoostRecommender(**TINY), labelled, unlabelled=unlabelled, cache_dir=False
     )
+    assert fits == [True, False, True]
     pd.testing.assert_frame_equal(helped.predict_proba(others), direct.predict_proba(others))
 
 

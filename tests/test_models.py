@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import numpy as np
+import pandas as pd
 import pytest
 
 from insurereco.contract import PRODUCTS
@@ -119,6 +120,31 @@ def test_unlabelled_customers_must_be_other_customers(split):
         model.fit(split.train, unlabelled=split.train.head(10))
     with pytest.raises(ValueError, match="no customer"):
         model.fit(split.train, unlabelled=split.masked.head(0))
+    twice = pd.concat([split.masked.head(3), split.masked.head(1)])
+    with pytest.raises(ValueError, match="duplicated"):
+        model.fit(split.train, unlabelled=twice)
+
+
+def test_completions_train_the_trees_but_never_stop_or_calibrate_them(split):
+    seen = {"valid": [], "extra": [], "calib": []}
+
+    class Recording(XGBoostRecommender):
+        def _fit_booster(self, parts, *, extra=None):
+            seen["valid"].append(set(parts["valid"]["ID"]))
+            seen["extra"].append(None if extra is None else set(extra["ID"]))
+            super()._fit_booster(parts, extra=extra)
+
+        def _fit_calibrator(self, calib):
+            seen["calib"].append(set(calib["ID"]))
+            super()._fit_calibrator(calib)
+
+    Recording(**SMALL_XGB).fit(split.train, unlabelled=split.masked)
+    labelled, unlabelled = set(split.train["ID"]), set(split.masked["ID"])
+    # two passes: the first without completions, the second with them
+    assert seen["extra"][0] is None and seen["extra"][1] and seen["extra"][1] <= unlabelled
+    for ids in (*seen["valid"], *seen["calib"]):
+        assert ids and ids <= labelled
+    assert seen["valid"][0] == seen["valid"][1] and seen["calib"][0] == seen["calib"][1]
 
 
 def test_chunked_scoring_matches(split, fitted):

@@ -188,6 +188,13 @@ def test_repeated_evaluation_and_learning_curve_pass_unlabelled_customers(portfo
     assert calls == [(len(split.train), True)]
     plain = repeated_evaluation(model, portfolio, n_repeats=1, random_state=2)
     assert plain.loc[2, "competition"] != pytest.approx(expected["competition"])
+    # evaluated customers can never be given as unlabelled ones
+    with pytest.raises(ValueError, match="also evaluated or training"):
+        repeated_evaluation(model, portfolio, n_repeats=1, unlabelled=split.masked)
+    with pytest.raises(ValueError, match="also evaluated or training"):
+        learning_curve(model, split, unlabelled=split.masked.head(3))
+    with pytest.raises(ValueError, match="also evaluated or training"):
+        learning_curve(model, split, unlabelled=split.train.head(3))
 
 
 def test_held_out_summary_means_per_customer_scores(portfolio):
