@@ -41,7 +41,7 @@ from insurereco.contract import PRODUCTS
 from insurereco.data import find_data_file, load_zimnat
 from insurereco.metrics import dominant_products, evaluate, per_product
 from insurereco.models import CooccurrenceRecommender, PopularityRecommender, XGBoostRecommender
-from insurereco.protocol import evaluation_split, held_matrix, repeated_evaluation
+from insurereco.protocol import evaluation_split, fit_model, held_matrix, repeated_evaluation
 
 #: The XGBoost variant that also learns from the Test customers (what ``fit --unlabelled`` ships).
 SHIPPED = "xgboost+unlabelled"
@@ -130,10 +130,7 @@ def main(argv: list[str] | None = None) -> None:
     results, timings = {}, {}
     for name, model in models.items():
         start = time.perf_counter()
-        if name == SHIPPED:
-            model.fit(split.train, unlabelled=unlabelled)
-        else:
-            model.fit(split.train)
+        fit_model(model, split.train, unlabelled=unlabelled if name == SHIPPED else None)
         fit_s = time.perf_counter() - start
         start = time.perf_counter()
         proba = model.predict_proba(split.masked)

@@ -37,6 +37,7 @@ from insurereco.features import PortfolioFeatures
 from insurereco.protocol import (
     HIDDEN_COLUMN,
     WEIGHT_COLUMN,
+    check_other_customers,
     expand_completions,
     expand_portfolio,
     held_matrix,
@@ -400,12 +401,7 @@ class XGBoostRecommender(Recommender):
                 f"{int(duplicated.sum())} duplicated unlabelled customer IDs "
                 f"(first: {unlabelled.loc[duplicated, ID_COLUMN].iloc[0]})"
             )
-        shared = np.intersect1d(portfolio[ID_COLUMN].to_numpy(), unlabelled[ID_COLUMN].to_numpy())
-        if len(shared):
-            raise ValueError(
-                f"{len(shared)} unlabelled customers are also training customers "
-                f"(first: {shared[0]}); unlabelled customers must be other customers"
-            )
+        check_other_customers(unlabelled, portfolio, role="training")
 
     def _fit_booster(self, parts: dict[str, pd.DataFrame], *, extra=None) -> None:
         """Boost with early stopping, then (``refit``) again on training + early-stopping parts."""

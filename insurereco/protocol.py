@@ -29,6 +29,7 @@ __all__ = [
     "HIDDEN_COLUMN",
     "WEIGHT_COLUMN",
     "EvaluationSplit",
+    "check_other_customers",
     "evaluation_split",
     "expand_completions",
     "expand_portfolio",
@@ -256,11 +257,29 @@ def held_out_summary(
     }
 
 
-def _check_other_customers(unlabelled: pd.DataFrame | None, *portfolios: pd.DataFrame) -> None:
+def check_other_customers(
+    unlabelled: pd.DataFrame | None,
+    *portfolios: pd.DataFrame,
+    role: str = "evaluated or training",
+) -> None:
     """Refuse unlabelled customers that are also customers of ``portfolios``.
 
-    An evaluated customer given as unlabelled would leak its own answer (or, masked, be
-    learnt from before being scored).
+    A training or evaluated customer given as unlabelled would be counted twice, or leak
+    its own answer (or, masked, be learnt from before being scored).
+
+    Parameters
+    ----------
+    unlabelled : DataFrame or None
+        Customers missing one unknown product (nothing is checked when ``None``).
+    *portfolios : DataFrame
+        Customers the unlabelled ones must not be.
+    role : str, default "evaluated or training"
+        What ``portfolios`` are, for the error message.
+
+    Raises
+    ------
+    ValueError
+        Naming how many unlabelled customers are shared, and the first of them.
     """
     if unlabelled is None:
         return
@@ -268,8 +287,8 @@ def _check_other_customers(unlabelled: pd.DataFrame | None, *portfolios: pd.Data
         shared = unlabelled[ID_COLUMN].isin(portfolio[ID_COLUMN])
         if shared.any():
             raise ValueError(
-                f"{int(shared.sum())} unlabelled customers are also evaluated or training "
-                f"customers (first: {unlabelled.loc[shared, ID_COLUMN].iloc[0]})"
+                f"{int(shared.sum())} unlabelled customers are also {role} customers "
+                f"(first: {unlabelled.loc[shared, ID_COLUMN].iloc[0]})"
             )
 
 
@@ -322,7 +341,7 @@ def learning_curve(
     ValueError
         If a share is not in (0, 1], or unlabelled customers are customers of ``split``.
     """
-    _check_other_customers(unlabelled, split.train, split.complete)
+    check_other_customers(unlabelled, split.train, split.complete)
     rows = []
     for fraction in fractions:
         if not 0 < fraction <= 1:
@@ -387,7 +406,7 @@ def repeated_evaluation(
     """
     if n_repeats < 1:
         raise ValueError(f"n_repeats must be at least 1, got {n_repeats}")
-    _check_other_customers(unlabelled, portfolio)
+    check_other_customers(unlabelled, portfolio)
     rows = {}
     for seed in range(random_state, random_state + n_repeats):
         split = evaluation_split(portfolio, test_size=test_size, random_state=seed)
