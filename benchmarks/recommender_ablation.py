@@ -1,22 +1,31 @@
-"""What moves the recommender's competition metric? Variants of XGBoost on one split.
+"""What moves the recommender's competition metric? Variants of XGBoost on the same splits.
 
 Same protocol as ``benchmarks/recommender.py`` (20% of Zimnat Train customers held
-out, one held product hidden each, seed 0). Each variant is fitted on the other 80%
-and scored on the held-out customers; the script prints the competition metric,
-Hit@3 overall and on non-dominant products, the multi-class log loss, fit time and
-scoring throughput:
+out, one held product hidden each). On each of ``--repeats`` evaluation splits (seeds
+``random_state``, ``random_state + 1``, ...), every variant is fitted on the other 80%
+and scored on the held-out customers. The script prints, per variant and split, the
+competition metric, Hit@3 overall and on non-dominant products, the multi-class log
+loss, fit time and scoring throughput, then each variant's mean over the splits and
+its mean difference from the default on the same splits (negative: better):
 
 * ``default``: :class:`~insurereco.models.XGBoostRecommender` as shipped (refit on
   training + early-stopping customers, 5% of customers for calibration);
 * ``no refit, 15% calibration``: the earlier default, whose booster learns from 75%
   of the customers instead of 95%;
 * ``slow and deep``: learning rate 0.05, depth 6, up to 1000 rounds;
+* ``depth 5, learning rate 0.08``: a milder version of the same;
 * ``more calibration``: 15% of customers for calibration instead of 5%;
-* ``blend 10% co-occurrence``: 0.9 x XGBoost + 0.1 x the co-occurrence model.
+* ``rare codes kept`` / ``rare codes grouped more``: codes seen fewer than 5 (default
+  20) or 50 times grouped as ``OTHER``;
+* ``small leaves, more shrinkage``: ``min_child_weight`` 0.5 and ``reg_lambda`` 5;
+* ``one-hot codes``: one-hot splits of the categorical codes instead of partitions;
+* ``leaf-wise trees``: trees grown leaf by leaf, up to 24 leaves;
+* ``blend 10% co-occurrence``: 0.9 x default + 0.1 x the co-occurrence model.
 
 Usage::
 
     .venv/bin/python benchmarks/recommender_ablation.py [--data-dir DIR] [--random-state 0]
+        [--repeats 3] [--only default "one-hot codes" ...]
 """
 
 from __future__ import annotations
@@ -30,13 +39,25 @@ from insurereco.data import load_zimnat
 from insurereco.models import CooccurrenceRecommender, XGBoostRecommender, mask_held
 from insurereco.protocol import evaluation_split, held_matrix, held_out_summary
 
+DEFAULT = "default"
 VARIANTS = {
-    "default": {},
+    DEFAULT: {},
     "no refit, 15% calibration": {"refit": False, "calibration_fraction": 0.15},
     "slow and deep": {"learning_rate": 0.05, "max_depth": 6, "n_estimators": 1000},
+    "depth 5, learning rate 0.08": {"learning_rate": 0.08, "max_depth": 5, "n_estimators": 1000},
     "more calibration": {"calibration_fraction": 0.15},
+    "rare codes kept": {"min_category_count": 5},
+    "rare codes grouped more": {"min_category_count": 50},
+    "small leaves, more shrinkage": {"min_child_weight": 0.5, "reg_lambda": 5.0},
+    "one-hot codes": {"booster_params": {"max_cat_to_onehot": 300}},
+    "leaf-wise trees": {
+        "booster_params": {"grow_policy": "lossguide", "max_leaves": 24, "max_depth": 0}
+    },
 }
 BLEND_WEIGHT = 0.1
+BLEND = f"blend {BLEND_WEIGHT:.0%} co-occurrence"
+ROUNDING = {"competition": 5, "hit@3": 4, "hit@3 non-dominant": 4, "log_loss": 4,
+            "fit s": 1, "customers/s": 0, "vs default": 5}  # fmt: skip
 
 
 def _row(proba, split, fit_s: float, score_s: float) -> dict[str, float]:
@@ -47,39 +68,79 @@ def _row(proba, split, fit_s: float, score_s: float) -> dict[str, float]:
     }
 
 
-def main(argv: list[str] | None = None) -> None:
-    """Fit every variant and print one row each."""
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--data-dir", default=None)
-    parser.add_argument("--random-state", type=int, default=0)
-    args = parser.parse_args(argv)
-
-    split = evaluation_split(
-        load_zimnat("train", data_dir=args.data_dir), test_size=0.2, random_state=args.random_state
-    )
+def _split_rows(split, names: list[str], random_state: int) -> dict[str, dict[str, float]]:
+    """Fit the chosen variants (and the blend, when the default is among them) on one split."""
     rows, default_proba = {}, None
-    for name, params in VARIANTS.items():
-        model = XGBoostRecommender(random_state=args.random_state, **params)
+    for name in names:
+        model = XGBoostRecommender(random_state=random_state, **VARIANTS[name])
         start = time.perf_counter()
         model.fit(split.train)
         fit_s = time.perf_counter() - start
         start = time.perf_counter()
         proba = model.predict_proba(split.masked).to_numpy()
         rows[name] = _row(proba, split, fit_s, time.perf_counter() - start)
-        if name == "default":
+        if name == DEFAULT:
             default_proba = proba
-    cooc = CooccurrenceRecommender().fit(split.train).predict_proba(split.masked).to_numpy()
-    blend = mask_held(
-        (1 - BLEND_WEIGHT) * default_proba + BLEND_WEIGHT * cooc, held_matrix(split.masked)
-    )
-    rows[f"blend {BLEND_WEIGHT:.0%} co-occurrence"] = _row(
-        blend, split, rows["default"]["fit s"], 0.0
-    )
-    table = pd.DataFrame.from_dict(rows, orient="index").rename_axis("variant")
+    if default_proba is not None:
+        cooc = CooccurrenceRecommender().fit(split.train).predict_proba(split.masked).to_numpy()
+        blend = mask_held(
+            (1 - BLEND_WEIGHT) * default_proba + BLEND_WEIGHT * cooc, held_matrix(split.masked)
+        )
+        rows[BLEND] = _row(blend, split, rows[DEFAULT]["fit s"], 0.0)
+    return rows
+
+
+def summarise(table: pd.DataFrame) -> pd.DataFrame:
+    """Mean of each variant over the splits, and its mean difference from the default.
+
+    Parameters
+    ----------
+    table : DataFrame
+        One row per (``split_seed``, ``variant``) with at least a ``competition`` column.
+
+    Returns
+    -------
+    DataFrame
+        Index ``variant`` (in order of first appearance); the mean of every column, plus
+        ``vs default`` (mean over splits of the variant's competition metric minus the
+        default's on the same split; NaN without a default row) and ``splits better``
+        (on how many splits the variant beats the default).
+    """
+    order = list(dict.fromkeys(table.index.get_level_values("variant")))
+    means = table.groupby(level="variant").mean().loc[order]
+    competition = table["competition"].unstack("variant")
+    if DEFAULT in competition:
+        diff = competition.sub(competition[DEFAULT], axis=0)
+        means["vs default"] = diff.mean()
+        means["splits better"] = (diff < 0).sum()
+    return means
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Fit every variant on every split and print the table and the means."""
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--data-dir", default=None)
+    parser.add_argument("--random-state", type=int, default=0)
+    parser.add_argument("--repeats", type=int, default=3, help="evaluation splits (default 3)")
+    parser.add_argument("--only", nargs="+", choices=list(VARIANTS), default=list(VARIANTS))
+    args = parser.parse_args(argv)
+    if args.repeats < 1:
+        parser.error("--repeats must be at least 1")
+
+    customers = load_zimnat("train", data_dir=args.data_dir)
+    rows = {}
+    for seed in range(args.random_state, args.random_state + args.repeats):
+        split = evaluation_split(customers, test_size=0.2, random_state=seed)
+        for name, row in _split_rows(split, args.only, seed).items():
+            rows[(seed, name)] = row
+            print(f"split {seed} {name}: competition {row['competition']:.5f}", flush=True)
+    table = pd.DataFrame.from_dict(rows, orient="index")
+    table.index = table.index.set_names(["split_seed", "variant"])
     pd.set_option("display.width", 200)
-    print(f"fit on {len(split.train)} customers, evaluate on {len(split.masked)}")
-    print(table.round({"competition": 5, "hit@3": 4, "hit@3 non-dominant": 4, "log_loss": 4,
-                       "fit s": 1, "customers/s": 0}).to_string())  # fmt: skip
+    print(f"\nfit on {len(split.train)} customers, evaluate on {len(split.masked)}, per split")
+    print(table.round(ROUNDING).to_string())
+    print(f"\nmean over {args.repeats} splits")
+    print(summarise(table).round(ROUNDING).to_string())
 
 
 if __name__ == "__main__":

@@ -90,6 +90,22 @@ def test_xgboost_is_reproducible_and_reports_calibration(split, fitted):
     assert again.predict_proba(split.masked.head(50)).to_numpy() == pytest.approx(a)
 
 
+def _max_leaves(model) -> int:
+    trees = model.booster_.trees_to_dataframe()
+    return int(trees.loc[trees["Feature"] == "Leaf"].groupby("Tree").size().max())
+
+
+def test_booster_params_reach_the_trees_and_cannot_change_the_task(split, fitted):
+    leafwise = {"grow_policy": "lossguide", "max_leaves": 3, "max_depth": 0}
+    model = XGBoostRecommender(**SMALL_XGB, booster_params=leafwise).fit(split.train)
+    assert _max_leaves(model) <= 3 < _max_leaves(fitted["xgboost"])
+    proba = model.predict_proba(split.masked).to_numpy()
+    assert (proba[held_matrix(split.masked).astype(bool)] == 0).all()
+    for task in ({"objective": "binary:logistic"}, {"num_class": 2}, {"eval_metric": "auc"}):
+        with pytest.raises(ValueError, match="define the task"):
+            XGBoostRecommender(**SMALL_XGB, booster_params=task).fit(split.train)
+
+
 def test_unlabelled_customers_make_up_for_missing_labels():
     from insurereco.protocol import held_out_summary
     from insurereco.synthetic import make_portfolio, mask_one_product
