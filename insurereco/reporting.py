@@ -176,8 +176,17 @@ def resolve_dataset(
         return synthetic(), True
 
 
+#: Cell padding and alignment of the book's tables (numbers never run into each other).
+_TABLE_STYLES = [
+    {"selector": "th, td", "props": "padding: 0.2em 0.8em; text-align: right;"},
+    {"selector": "th", "props": "border-bottom: 1px solid #999;"},
+]
+
+
 def format_table(df: pd.DataFrame, *, precision: int = 3, percent: tuple[str, ...] = ()):
-    """Style a table for the book: fixed precision, percentages, no index clutter.
+    """Style a table for the book: fixed precision, percentages, padded cells, no index clutter.
+
+    Floats get ``precision`` decimals and ``percent`` columns one-decimal percentages.
 
     Returns
     -------
@@ -187,7 +196,9 @@ def format_table(df: pd.DataFrame, *, precision: int = 3, percent: tuple[str, ..
         c: f"{{:.{precision}f}}" for c in df.select_dtypes("float").columns if c not in percent
     }
     formats.update({c: "{:.1%}" for c in percent})
-    return df.style.format(formats, na_rep="–").set_uuid(f"t{next(_TABLE_IDS)}").hide(axis="index")
+    styler = df.style.format(formats, na_rep="–")
+    styler = styler.set_table_styles(_TABLE_STYLES).set_uuid(f"t{next(_TABLE_IDS)}")
+    return styler.hide(axis="index")
 
 
 @contextmanager

@@ -64,6 +64,7 @@ def test_format_table_ids_are_deterministic_and_unique():
     first = reporting.format_table(df, percent=("share",)).to_html()
     second = reporting.format_table(df, percent=("share",)).to_html()
     assert "50.0%" in first and "0.123" in first
+    assert "padding" in first  # cells are padded: numbers never run into each other
     assert first != second  # distinct ids: no CSS clash between two tables on one page
 
 
