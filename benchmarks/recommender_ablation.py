@@ -20,7 +20,10 @@ its mean difference from the default on the same splits (negative: better):
 * ``small leaves, more shrinkage``: ``min_child_weight`` 0.5 and ``reg_lambda`` 5;
 * ``one-hot codes``: one-hot splits of the categorical codes instead of partitions;
 * ``leaf-wise trees``: trees grown leaf by leaf, up to 24 leaves;
-* ``blend 10% co-occurrence``: 0.9 x default + 0.1 x the co-occurrence model.
+* ``blend 10% co-occurrence``: 0.9 x default + 0.1 x the co-occurrence model;
+* ``blend 20% neural network``: 0.8 x default + 0.2 x a small neural network (a
+  scikit-learn multi-layer perceptron, layers of 128 and 64 units, on the same
+  features: codes one-hot, numbers scaled), another kind of model whose errors differ.
 
 Usage::
 
@@ -33,11 +36,26 @@ from __future__ import annotations
 import argparse
 import time
 
+import numpy as np
 import pandas as pd
+from sklearn.compose import make_column_transformer
+from sklearn.impute import SimpleImputer
+from sklearn.neural_network import MLPClassifier
+from sklearn.pipeline import make_pipeline
+from sklearn.preprocessing import OneHotEncoder, StandardScaler
 
+from insurereco.contract import PRODUCTS
 from insurereco.data import load_zimnat
+from insurereco.features import CATEGORICAL_COLUMNS, PortfolioFeatures
 from insurereco.models import CooccurrenceRecommender, XGBoostRecommender, mask_held
-from insurereco.protocol import evaluation_split, held_matrix, held_out_summary
+from insurereco.protocol import (
+    HIDDEN_COLUMN,
+    WEIGHT_COLUMN,
+    evaluation_split,
+    expand_portfolio,
+    held_matrix,
+    held_out_summary,
+)
 
 DEFAULT = "default"
 VARIANTS = {
@@ -56,6 +74,8 @@ VARIANTS = {
 }
 BLEND_WEIGHT = 0.1
 BLEND = f"blend {BLEND_WEIGHT:.0%} co-occurrence"
+NEURAL_WEIGHT = 0.2
+NEURAL = f"blend {NEURAL_WEIGHT:.0%} neural network"
 ROUNDING = {"competition": 5, "hit@3": 4, "hit@3 non-dominant": 4, "log_loss": 4,
             "fit s": 1, "customers/s": 0, "vs default": 5}  # fmt: skip
 
@@ -66,6 +86,52 @@ def _row(proba, split, fit_s: float, score_s: float) -> dict[str, float]:
         "fit s": fit_s,
         "customers/s": len(split.masked) / score_s if score_s else float("nan"),
     }
+
+
+def _neural_inputs(features: pd.DataFrame) -> pd.DataFrame:
+    """Model features with the codes as strings (missing as ``"missing"``) for one-hot."""
+    out = features.astype({column: "float64" for column in features.columns
+                           if column not in CATEGORICAL_COLUMNS})  # fmt: skip
+    for column in CATEGORICAL_COLUMNS:
+        out[column] = features[column].astype("object").fillna("missing").astype("str")
+    return out
+
+
+def neural_proba(split, *, random_state: int) -> np.ndarray:
+    """Probabilities of a small neural network fitted on ``split.train``, held masked.
+
+    The network sees the recommender's features (:class:`PortfolioFeatures`), codes
+    one-hot (rare ones grouped), numbers imputed and scaled, and learns from the same
+    expanded, ``1/n``-weighted examples, stopping early on 10% of them.
+    """
+    features = PortfolioFeatures().fit(split.train)
+    expanded = expand_portfolio(split.train)
+    numbers = [c for c in features.feature_names_ if c not in CATEGORICAL_COLUMNS]
+    network = make_pipeline(
+        make_column_transformer(
+            (OneHotEncoder(handle_unknown="ignore", min_frequency=20, sparse_output=False),
+             list(CATEGORICAL_COLUMNS)),
+            (make_pipeline(SimpleImputer(strategy="median", add_indicator=True),
+                           StandardScaler()), numbers),
+        ),
+        MLPClassifier(hidden_layer_sizes=(128, 64), alpha=0.01, batch_size=256,
+                      early_stopping=True, n_iter_no_change=10, random_state=random_state),
+    )  # fmt: skip
+    target = pd.Categorical(expanded[HIDDEN_COLUMN], categories=PRODUCTS).codes
+    network.fit(
+        _neural_inputs(features.transform(expanded)),
+        target,
+        mlpclassifier__sample_weight=expanded[WEIGHT_COLUMN].to_numpy(),
+    )
+    proba = np.zeros((len(split.masked), len(PRODUCTS)))
+    proba[:, network.classes_] = network.predict_proba(
+        _neural_inputs(features.transform(split.masked))
+    )
+    return mask_held(proba, held_matrix(split.masked))
+
+
+def _blend(split, proba: np.ndarray, other: np.ndarray, weight: float) -> np.ndarray:
+    return mask_held((1 - weight) * proba + weight * other, held_matrix(split.masked))
 
 
 def _split_rows(split, names: list[str], random_state: int) -> dict[str, dict[str, float]]:
@@ -83,10 +149,13 @@ def _split_rows(split, names: list[str], random_state: int) -> dict[str, dict[st
             default_proba = proba
     if default_proba is not None:
         cooc = CooccurrenceRecommender().fit(split.train).predict_proba(split.masked).to_numpy()
-        blend = mask_held(
-            (1 - BLEND_WEIGHT) * default_proba + BLEND_WEIGHT * cooc, held_matrix(split.masked)
-        )
+        blend = _blend(split, default_proba, cooc, BLEND_WEIGHT)
         rows[BLEND] = _row(blend, split, rows[DEFAULT]["fit s"], 0.0)
+        start = time.perf_counter()
+        neural = neural_proba(split, random_state=random_state)
+        neural_s = time.perf_counter() - start
+        blend = _blend(split, default_proba, neural, NEURAL_WEIGHT)
+        rows[NEURAL] = _row(blend, split, rows[DEFAULT]["fit s"] + neural_s, 0.0)
     return rows
 
 
