@@ -28,6 +28,7 @@ __all__ = [
     "NoCalibration",
     "TemperatureScaling",
     "brier_score",
+    "chance_calibration_error",
     "expected_calibration_error",
     "log_loss",
     "make_calibrator",
@@ -35,6 +36,7 @@ __all__ = [
     "plot_reliability",
     "reliability_table",
     "select_calibrator",
+    "top_label_calibration_error",
 ]
 
 _EPS = 1e-15
@@ -163,6 +165,87 @@ def expected_calibration_error(
     table = reliability_table(proba, y, n_bins=n_bins, sample_weight=sample_weight)
     gap = (table["mean_predicted"] - table["observed_rate"]).abs()
     return float(np.average(gap, weights=table["weight"]))
+
+
+def top_label_calibration_error(
+    proba: np.ndarray,
+    y: np.ndarray,
+    *,
+    n_bins: int = 15,
+    sample_weight: np.ndarray | None = None,
+) -> float:
+    """Expected calibration error of the top class of each row only (top-label ECE).
+
+    :func:`expected_calibration_error` pools every (row, possible class) cell, most of
+    them near 0, which dilutes the gaps of the few large probabilities. This one keeps
+    one cell per row, the most probable class (for a recommender: the offer a campaign
+    would make), and compares its probability with how often it is the true class, in
+    equal-width bins (the usual "confidence" ECE of Guo et al., 2017).
+
+    Parameters
+    ----------
+    proba : array, shape (n, k)
+        Class probabilities.
+    y : array of int, shape (n,)
+        True class.
+    n_bins : int, default 15
+    sample_weight : array, optional
+        Row weights.
+
+    Returns
+    -------
+    float
+    """
+    proba = np.asarray(proba, dtype=float)
+    if proba.ndim != 2:
+        raise ValueError(f"top-label ECE needs (n, k) probabilities, got {proba.ndim} dimensions")
+    top = proba.argmax(axis=1)
+    correct = (top == np.asarray(y, dtype=int)).astype(int)
+    return expected_calibration_error(
+        proba.max(axis=1), correct, n_bins=n_bins, sample_weight=sample_weight
+    )
+
+
+def chance_calibration_error(
+    proba: np.ndarray,
+    *,
+    n_bins: int = 15,
+    n_draws: int = 200,
+    random_state: int = 0,
+) -> np.ndarray:
+    """ECE that exact probabilities would show by chance alone, on the same predictions.
+
+    On a finite sample the ECE of perfectly calibrated probabilities is not 0: each bin's
+    observed rate wanders around its mean probability. This draws ``n_draws`` sets of
+    outcomes from ``proba`` itself (each outcome 1 with its own probability) and returns
+    the ECE of each set, so an observed ECE can be read against what chance gives on
+    that many predictions: well inside this spread, the gap is noise.
+
+    Parameters
+    ----------
+    proba : array, shape (n,)
+        Probabilities of a binary outcome (for top-label ECE, the top probability of each row).
+    n_bins : int, default 15
+    n_draws : int, default 200
+    random_state : int, default 0
+
+    Returns
+    -------
+    array of float, shape (n_draws,)
+    """
+    proba = np.asarray(proba, dtype=float)
+    if proba.ndim != 1:
+        raise ValueError(f"chance ECE needs 1-D probabilities, got {proba.ndim} dimensions")
+    if n_draws < 1:
+        raise ValueError(f"n_draws must be at least 1, got {n_draws}")
+    rng = np.random.default_rng(random_state)
+    return np.array(
+        [
+            expected_calibration_error(proba, (rng.random(len(proba)) < proba).astype(int),
+                                       n_bins=n_bins)
+            for _ in range(n_draws)
+        ]
+    )  # fmt: skip
 
 
 class NoCalibration:

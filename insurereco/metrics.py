@@ -16,7 +16,13 @@ Metrics:
 * ``hit@k``: share of customers whose hidden product is in the top ``k``;
 * ``mrr``: mean reciprocal rank of the hidden product;
 * ``log_loss``: multi-class log loss of the hidden product (``-log p_hidden``);
-* ``ece``: expected calibration error over (customer, non-held product) cells.
+* ``ece``: expected calibration error over (customer, non-held product) cells;
+* ``top_ece``: expected calibration error of each customer's top product only (the
+  offer a campaign would make; see
+  :func:`insurereco.calibration.top_label_calibration_error`). Pooling every cell,
+  ``ece`` is diluted by the many probabilities near 0; ``top_ece`` is not, and on a few
+  thousand customers it stays near 0.01 even for exact probabilities (see
+  :func:`insurereco.calibration.chance_calibration_error`).
 
 Ranks count ties against the model (a hidden product tied with another is ranked
 below it). "Non-dominant" customers are those whose hidden product is not one of
@@ -29,7 +35,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from insurereco.calibration import expected_calibration_error
+from insurereco.calibration import expected_calibration_error, top_label_calibration_error
 
 __all__ = [
     "ADDITIVE_METRICS",
@@ -139,9 +145,10 @@ def dominant_products(portfolio: pd.DataFrame, products, *, n: int = 2) -> tuple
 def _metric_values(
     scores: pd.DataFrame, matrix: np.ndarray, index: np.ndarray, weight: np.ndarray
 ) -> dict[str, float]:
-    """Weighted additive metrics plus ECE for one (bootstrap) weighting of customers."""
+    """Weighted additive metrics plus both ECEs for one (bootstrap) weighting of customers."""
     values = {m: float(np.average(scores[m], weights=weight)) for m in ADDITIVE_METRICS}
     values["ece"] = expected_calibration_error(matrix, index, sample_weight=weight)
+    values["top_ece"] = top_label_calibration_error(matrix, index, sample_weight=weight)
     return values
 
 

@@ -13,12 +13,14 @@ from insurereco.calibration import (
     IsotonicCalibration,
     TemperatureScaling,
     brier_score,
+    chance_calibration_error,
     expected_calibration_error,
     log_loss,
     make_calibrator,
     plot_reliability,
     reliability_table,
     select_calibrator,
+    top_label_calibration_error,
 )
 
 
@@ -45,6 +47,44 @@ def test_ece_and_brier_by_hand():
     assert log_loss(p, y) == pytest.approx(-(np.log(0.8) + np.log(0.2) + 2 * np.log(0.8)) / 4)
     table = reliability_table(p, y, n_bins=5)
     assert table["count"].tolist() == [2, 2]
+
+
+def test_top_label_ece_by_hand():
+    # top offers 0.7 (right), 0.7 (wrong), 0.9 (right), 0.9 (right); bins of width .2
+    # gaps |.7 - .5| (two rows) and |.9 - 1| (two rows)
+    proba = np.array([[0.7, 0.3, 0.0], [0.2, 0.7, 0.1], [0.05, 0.05, 0.9], [0.9, 0.1, 0.0]])
+    y = np.array([0, 0, 2, 0])
+    assert top_label_calibration_error(proba, y, n_bins=5) == pytest.approx(0.15)
+    weighted = top_label_calibration_error(proba, y, n_bins=5, sample_weight=[1, 1, 3, 0])
+    assert weighted == pytest.approx((2 * 0.2 + 3 * 0.1) / 5)
+    # pooled over every possible cell, the same predictions look better calibrated
+    assert expected_calibration_error(proba, y, n_bins=5) < 0.15
+    with pytest.raises(ValueError, match="top-label"):
+        top_label_calibration_error(np.array([0.2, 0.8]), np.array([0, 1]))
+
+
+def test_chance_calibration_error_is_the_noise_of_exact_probabilities():
+    rng = np.random.default_rng(3)
+    proba = rng.uniform(0.05, 0.95, 2000)
+    draws = chance_calibration_error(proba, n_bins=10, n_draws=50, random_state=1)
+    assert draws.shape == (50,)
+    assert (draws > 0).all()
+    np.testing.assert_array_equal(
+        draws, chance_calibration_error(proba, n_bins=10, n_draws=50, random_state=1)
+    )
+    # outcomes truly drawn from proba: their ECE falls inside the chance spread
+    exact = expected_calibration_error(proba, (rng.random(2000) < proba).astype(int), n_bins=10)
+    assert exact <= np.quantile(draws, 0.99)
+    # over-confident scores (truth is 0.5 everywhere) are far outside it
+    biased = expected_calibration_error(proba, (rng.random(2000) < 0.5).astype(int), n_bins=10)
+    assert biased > 5 * draws.max()
+    # more predictions, less noise
+    more = chance_calibration_error(np.tile(proba, 8), n_bins=10, n_draws=50, random_state=1)
+    assert more.mean() < 0.5 * draws.mean()
+    with pytest.raises(ValueError, match="1-D"):
+        chance_calibration_error(np.ones((2, 2)))
+    with pytest.raises(ValueError, match="n_draws"):
+        chance_calibration_error(proba, n_draws=0)
 
 
 def test_temperature_recovers_overconfidence():

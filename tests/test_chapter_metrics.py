@@ -23,6 +23,25 @@ def test_eda_figures(recorded_metrics):
     assert sum(m["holders"].values()) > 2 * 25132
 
 
+def test_explain_chapter_05_figures(recorded_metrics):
+    m = recorded_metrics("05_explanations")
+    if m["is_demo"]:
+        pytest.skip("explanations chapter ran on demo data")
+    assert m["n_explained"] == 1000
+    # the campaign's offers: never the two dominant products
+    assert "RVSZ" not in m["offerable"] and "K6QO" not in m["offerable"]
+    assert m["main_offers"] == ["QBOL", "PYUQ", "RIBP", "GHYX"]
+    assert m["main_offer_count"] == 855
+    assert m["basket_share"] == pytest.approx(0.436, abs=0.005)
+    shares = m["basket_share_by_product"]
+    assert min(shares.values()) <= m["basket_share"] <= max(shares.values())
+    assert m["agreement_share"] == pytest.approx(0.552, abs=0.005)
+    assert m["agreement_share_top_recommendation"] == pytest.approx(0.793, abs=0.005)
+    assert (m["n_pairs_compared"], m["n_pairs_disagree"]) == (88, 34)
+    assert m["share_with_reason"] == 1.0
+    assert 0 < m["share_with_association"] < 1
+
+
 def test_bank_marketing_figures(recorded_metrics):
     m = recorded_metrics("08_bank_marketing")
     if m["is_demo"]:
@@ -62,6 +81,8 @@ def test_modelling_figures(recorded_metrics):
     assert m["xgb_hit3"] == pytest.approx(0.973, abs=0.005)
     assert m["xgb_hit3_non_dominant"] == pytest.approx(0.900, abs=0.01)
     assert m["xgb_ece"] < 0.01
+    # each customer's top offer alone: also under the 0.01 target on split 0
+    assert m["xgb_top_ece"] == pytest.approx(0.0072, abs=0.002)
     # five evaluation splits: split 0 is the chapter's model (the same fit); the mean is the
     # recorded figure the benchmark table quotes
     spread, plain = m["split_spread"], m["split_spread_plain"]
@@ -91,3 +112,20 @@ def test_modelling_figures(recorded_metrics):
     # the model beats both baselines where it matters: the non-dominant products
     assert m["xgb_hit3_non_dominant"] > m["cooccurrence_hit3_non_dominant"] + 0.1
     assert m["cooccurrence_hit3_non_dominant"] > m["popularity_hit3_non_dominant"]
+
+
+def test_calibration_figures(recorded_metrics):
+    m = recorded_metrics("04_calibration")
+    if m["is_demo"]:
+        pytest.skip("calibration chapter ran on demo data")
+    assert m["n_test"] == 5026
+    # pooled over every (customer, product) cell, far under the 0.01 target
+    assert m["ece_after"] == pytest.approx(0.0010, abs=0.0005)
+    assert m["ece_after"] < m["ece_best_rule"] / 10 and m["ece_after"] < m["ece_popularity"] / 10
+    # top offers only: about the target, and within what chance gives exact scores
+    assert m["top_ece_after"] == pytest.approx(0.0128, abs=0.003)
+    assert m["top_ece_chance_mean"] == pytest.approx(0.0098, abs=0.0015)
+    assert m["top_ece_after"] <= m["top_ece_chance_high"]
+    assert m["top_offer_observed"] == pytest.approx(m["top_offer_expected"], rel=0.02)
+    assert m["products_within_range"] >= m["products_checked"] - 2
+    assert m["groups_outside_range"] == 3 and m["groups_checked"] == 15

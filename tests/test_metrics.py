@@ -64,6 +64,8 @@ def test_evaluate_overall_and_non_dominant_with_intervals():
     assert (result["ci_low"] <= result["value"] + 1e-12).all()
     assert (result["value"] <= result["ci_high"] + 1e-12).all()
     assert {"competition", "hit@3", "hit@5", "mrr", "log_loss", "ece"} <= set(overall.index)
+    # top offers: B at .75 (wrong, C hidden) and A at .6 (right), in different bins
+    assert overall.loc["top_ece", "value"] == pytest.approx((0.75 + 0.4) / 2)
 
 
 def test_per_product_hit_rates():
