@@ -51,6 +51,7 @@ __all__ = [
 DEFAULT_SHARES = (0.01, 0.02, 0.05, 0.1, 0.2, 0.3, 0.5, 0.75, 1.0)
 
 _RULES_FILE = "campaign.yml"
+_TIE_BREAK_STREAM = 1  # seed [random_state, 1]: not the stream of default_rng(random_state)
 _KEYS = ("cost_per_contact", "value_per_sale")
 
 
@@ -196,12 +197,16 @@ def campaign_curve(
         Ranking key (highest first); defaults to ``score``. Pass random numbers
         for random targeting.
     n_possible : int, optional
-        Acceptances possible in the population, the denominator of ``gain``
-        and of the average rate behind ``lift``; defaults to the acceptances
-        of this ranking. Pass the same number to compare strategies whose
-        offers differ.
+        Acceptances possible in the population, the denominator of ``gain``;
+        defaults to the acceptances of this ranking (gain then ends at 1).
+        Pass the same number to compare strategies whose offers differ: gain
+        then ends at this ranking's acceptances / ``n_possible``.
     random_state : int, default 0
-        Seed of the random tie-break between equal keys.
+        Seed of the random tie-break between equal keys. The tie-break draws
+        from a stream of its own (seed ``[random_state, 1]``), so it is
+        independent of other draws made with ``default_rng(random_state)``,
+        such as the choice of hidden product in
+        :func:`insurereco.protocol.evaluation_split`.
 
     Returns
     -------
@@ -209,14 +214,17 @@ def campaign_curve(
         Rows k = 0..n: ``contacted``, ``share_contacted``, ``accepted``
         (cumulative), ``expected`` (cumulative sum of scores), ``conversion``
         (accepted / contacted), ``gain`` (share of all acceptances captured),
-        ``lift`` (conversion / overall acceptance rate), ``cost``, ``revenue``,
-        ``profit`` and ``score`` (score of the k-th customer contacted).
+        ``lift`` (conversion among the first k / conversion when the whole
+        list is contacted, so 1 at full depth and about 1 at any depth for a
+        random order; it does not depend on ``n_possible``), ``cost``,
+        ``revenue``, ``profit`` and ``score`` (score of the k-th customer
+        contacted).
     """
     score, accepted = _check_inputs(score, accepted)
     key = score if order_by is None else np.asarray(order_by, dtype=float)
     if key.shape != score.shape:
         raise DataValidationError("campaign: order_by must have the same length as score")
-    tie_break = np.random.default_rng(random_state).random(len(key))
+    tie_break = np.random.default_rng([random_state, _TIE_BREAK_STREAM]).random(len(key))
     order = np.lexsort((tie_break, -key))
     n = len(score)
     contacted = np.arange(n + 1)
@@ -227,7 +235,7 @@ def campaign_curve(
         raise DataValidationError(
             f"campaign: n_possible={n_possible} is below the {cum_accepted[-1]} acceptances"
         )
-    rate = total / n if n else np.nan
+    rate = cum_accepted[-1] / n if n else np.nan  # conversion of the whole list
     with np.errstate(divide="ignore", invalid="ignore"):
         conversion = np.where(contacted > 0, cum_accepted / contacted, np.nan)
         gain = cum_accepted / total if total else np.full(n + 1, np.nan)
@@ -435,8 +443,20 @@ def expected_vs_observed(
     return table[[*columns, "mean_score", "observed_rate"]].reset_index(drop=True)
 
 
-def offer_sentence(product: str, probability: float, reasons: str) -> str:
+def offer_sentence(
+    product: str,
+    probability: float,
+    reasons: str,
+    *,
+    partner: str | None = None,
+    lift: float | None = None,
+) -> str:
     """One short sentence for a contact list: the offer, its chance and why.
+
+    The association phrase ("customers who hold K6QO hold JWFN 1.32 times as often
+    as the average customer") is added only when the evidence supports it: a held
+    ``partner`` product whose ``lift`` with the offer is above 1. Without it, or
+    with a lift of 1 or less, the sentence gives the model's reasons alone.
 
     Parameters
     ----------
@@ -445,18 +465,37 @@ def offer_sentence(product: str, probability: float, reasons: str) -> str:
     probability : float
         Calibrated probability that the customer takes it.
     reasons : str
-        ``"; "``-separated reasons (e.g. from :func:`insurereco.explain.reasons`);
-        held-product reasons come first.
+        ``"; "``-separated reasons (e.g. from :func:`insurereco.explain.reasons`),
+        strongest first.
+    partner : str, optional
+        A product the customer holds, e.g. the one most associated with the offer
+        (:func:`insurereco.explain.basket_association`). Required when ``lift`` is
+        above 1.
+    lift : float, optional
+        Lift between ``partner`` and ``product``
+        (:func:`insurereco.association.lift_matrix`); ``None`` or ``NaN`` when unknown.
 
     Returns
     -------
     str
-        E.g. ``"Offer QBOL (34% chance): holds RVSZ and K6QO; similar customers
-        often also hold QBOL."``
+        E.g. ``"Offer JWFN (34% chance): holds RVSZ and K6QO; aged 35-44; customers
+        who hold K6QO hold JWFN 1.32 times as often as the average customer."``
+
+    Raises
+    ------
+    ValueError
+        When ``lift`` is above 1 and no ``partner`` is named.
     """
     parts = [r.strip() for r in str(reasons).split(";") if r.strip()]
-    parts.append(f"similar customers often also hold {product}")
-    return f"Offer {product} ({probability:.0%} chance): {'; '.join(parts)}."
+    if lift is not None and np.isfinite(lift) and lift > 1:
+        if partner is None:
+            raise ValueError("offer_sentence: a lift above 1 needs the held partner product")
+        parts.append(
+            f"customers who hold {partner} hold {product} {lift:.2f} times as often "
+            "as the average customer"
+        )
+    body = f": {'; '.join(parts)}" if parts else ""
+    return f"Offer {product} ({probability:.0%} chance){body}."
 
 
 def _axes(ax):
@@ -467,30 +506,100 @@ def _axes(ax):
     return ax
 
 
-def plot_gain(curves: Mapping[str, pd.DataFrame], *, ax=None):
-    """Cumulative gain: share of all acceptances captured vs share contacted."""
+def _legend(ax, loc: str) -> None:
+    if loc == "below":
+        ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.16), ncol=2, frameon=False)
+    else:
+        ax.legend(loc=loc)
+
+
+def plot_gain(
+    curves: Mapping[str, pd.DataFrame],
+    *,
+    ax=None,
+    random_gain: float | None = 1.0,
+    legend_loc: str = "best",
+):
+    """Cumulative gain: share of all acceptances captured vs share contacted.
+
+    Parameters
+    ----------
+    curves : mapping of str to pandas.DataFrame
+        Outputs of :func:`campaign_curve`, keyed by the legend label.
+    ax : matplotlib.axes.Axes, optional
+        Where to draw (default: a new figure).
+    random_gain : float or None, default 1.0
+        Gain of contacting everyone: the dotted "random contact" line runs
+        from (0, 0) to (1, ``random_gain``), the gain expected at each depth
+        when customers are contacted in random order. Leave 1.0 when gain is
+        measured against each ranking's own acceptances; with a shared
+        ``n_possible``, pass the final gain of the offers contacted at random.
+        ``None`` draws no line.
+    legend_loc : str, default "best"
+        Matplotlib legend location, or ``"below"`` to put the legend under the
+        axes, clear of the curves.
+
+    Returns
+    -------
+    matplotlib.axes.Axes
+    """
     ax = _axes(ax)
     for name, curve in curves.items():
         ax.plot(curve["share_contacted"], curve["gain"], label=name)
+    if random_gain is not None:
+        ax.plot(
+            [0, 1],
+            [0, random_gain],
+            color="grey",
+            linestyle=":",
+            linewidth=1,
+            label="random contact (expected)",
+        )
     ax.set_xlabel("share of customers contacted")
     ax.set_ylabel("share of all acceptances captured")
     ax.set_xlim(0, 1)
     ax.set_ylim(0, 1.02)
-    ax.legend()
+    _legend(ax, legend_loc)
     return ax
 
 
-def plot_lift(curves: Mapping[str, pd.DataFrame], *, ax=None, min_share: float = 0.01):
-    """Lift: conversion among those contacted divided by the overall acceptance rate."""
+def plot_lift(
+    curves: Mapping[str, pd.DataFrame],
+    *,
+    ax=None,
+    min_share: float = 0.01,
+    legend_loc: str = "best",
+):
+    """Lift: conversion among those contacted divided by the conversion of the whole list.
+
+    Each curve is read against its own list (1 when everyone is contacted; the
+    dotted line at 1 is random contact).
+
+    Parameters
+    ----------
+    curves : mapping of str to pandas.DataFrame
+        Outputs of :func:`campaign_curve`, keyed by the legend label.
+    ax : matplotlib.axes.Axes, optional
+        Where to draw (default: a new figure).
+    min_share : float, default 0.01
+        Depths below this share are not drawn (lift is noisy on a few contacts).
+    legend_loc : str, default "best"
+        Matplotlib legend location, or ``"below"`` to put the legend under the
+        axes, clear of the curves.
+
+    Returns
+    -------
+    matplotlib.axes.Axes
+    """
     ax = _axes(ax)
     for name, curve in curves.items():
         part = curve[curve["share_contacted"] >= min_share]
         ax.plot(part["share_contacted"], part["lift"], label=name)
-    ax.axhline(1, color="grey", linestyle=":", linewidth=1)
+    ax.axhline(1, color="grey", linestyle=":", linewidth=1, label="random contact (expected)")
     ax.set_xlabel("share of customers contacted")
-    ax.set_ylabel("lift (x the average acceptance rate)")
+    ax.set_ylabel("lift (x the conversion of the whole list)")
     ax.set_xlim(0, 1)
-    ax.legend()
+    _legend(ax, legend_loc)
     return ax
 
 
@@ -499,11 +608,28 @@ def plot_profit(
     *,
     ax=None,
     rule: pd.Series | None = None,
+    legend_loc: str = "best",
 ):
     """Profit against share contacted, best depth of each curve marked.
 
-    ``rule`` (output of :func:`action_rule`) adds the action rule as a star.
+    Parameters
+    ----------
+    curves : mapping of str to pandas.DataFrame
+        Outputs of :func:`campaign_curve`, keyed by the legend label.
+    ax : matplotlib.axes.Axes, optional
+        Where to draw (default: a new figure).
+    rule : pandas.Series, optional
+        Output of :func:`action_rule`, drawn as a star.
+    legend_loc : str, default "best"
+        Matplotlib legend location, or ``"below"`` to put the legend under the
+        axes, clear of the curves.
+
+    Returns
+    -------
+    matplotlib.axes.Axes
     """
+    from matplotlib.ticker import FuncFormatter
+
     ax = _axes(ax)
     for name, curve in curves.items():
         (line,) = ax.plot(curve["share_contacted"], curve["profit"], label=name)
@@ -520,9 +646,10 @@ def plot_profit(
         )
     ax.axhline(0, color="grey", linestyle=":", linewidth=1)
     ax.set_xlabel("share of customers contacted")
-    ax.set_ylabel("profit")
+    ax.set_ylabel("profit (currency units)")
+    ax.yaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:,.0f}"))
     ax.set_xlim(0, 1)
-    ax.legend()
+    _legend(ax, legend_loc)
     return ax
 
 
@@ -549,7 +676,13 @@ def plot_expected_vs_observed(table: pd.DataFrame, *, ax=None):
 
 
 def plot_depth_sensitivity(table: pd.DataFrame, *, ax=None):
-    """Best share contacted (fixed depth and action rule) against the cost/value ratio."""
+    """Best share contacted (fixed depth and action rule) against the cost/value ratio.
+
+    The x axis is logarithmic, with a tick at each ratio of ``table`` written
+    as a plain number (``0.05``, not ``5 x 10^-2``).
+    """
+    from matplotlib.ticker import FixedLocator, FuncFormatter, NullFormatter
+
     ax = _axes(ax)
     ax.plot(table["cost_value_ratio"], table["best_share"], marker="o", label="best fixed depth")
     ax.plot(
@@ -560,6 +693,9 @@ def plot_depth_sensitivity(table: pd.DataFrame, *, ax=None):
         label="action rule",
     )
     ax.set_xscale("log")
+    ax.xaxis.set_major_locator(FixedLocator(table["cost_value_ratio"].to_numpy(dtype=float)))
+    ax.xaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:g}"))
+    ax.xaxis.set_minor_formatter(NullFormatter())
     ax.set_xlabel("cost per contact / value per sale")
     ax.set_ylabel("share of customers to contact")
     ax.set_ylim(0, 1.02)

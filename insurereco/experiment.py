@@ -6,8 +6,9 @@ difference in acceptance rate between contacted and control customers is what
 the campaign caused. :func:`group_sizes` gives how many customers each group
 needs (power calculation for two proportions with statsmodels),
 :func:`minimum_detectable_rate` the smallest effect a given size can show,
-:func:`assign_control_group` draws the groups reproducibly, and
-:func:`uplift_test` reads the result.
+:func:`power_table` and :func:`halving_ratios` tabulate sizes over a grid
+(:func:`plot_group_sizes` draws them), :func:`assign_control_group` draws the
+groups reproducibly, and :func:`uplift_test` reads the result.
 """
 
 from __future__ import annotations
@@ -25,7 +26,9 @@ from insurereco.errors import DataValidationError
 __all__ = [
     "assign_control_group",
     "group_sizes",
+    "halving_ratios",
     "minimum_detectable_rate",
+    "plot_group_sizes",
     "power_table",
     "uplift_test",
 ]
@@ -144,6 +147,90 @@ def power_table(
                 }
             )
     return pd.DataFrame(rows)
+
+
+def halving_ratios(table: pd.DataFrame) -> pd.DataFrame:
+    """How much larger the groups get when the uplift to detect is halved.
+
+    Parameters
+    ----------
+    table : pandas.DataFrame
+        Output of :func:`power_table`.
+
+    Returns
+    -------
+    pandas.DataFrame
+        One row per control rate and pair of uplifts of the grid where one is
+        twice the other: ``control_rate``, ``uplift``, ``half_uplift``,
+        ``n_uplift`` and ``n_half`` (contacted customers needed for each) and
+        ``ratio`` (``n_half / n_uplift``). Empty when no uplift of the grid is
+        twice another.
+    """
+    uplifts = np.sort(table["uplift"].unique())
+    pairs = [(u, h) for u in uplifts for h in uplifts if np.isclose(u, 2 * h)]
+    rows = []
+    for control, part in table.groupby("control_rate", sort=True):
+        n_by_uplift = part.set_index("uplift")["n_treatment"]
+        for uplift, half in pairs:
+            n_uplift, n_half = int(n_by_uplift[uplift]), int(n_by_uplift[half])
+            rows.append(
+                {
+                    "control_rate": control,
+                    "uplift": uplift,
+                    "half_uplift": half,
+                    "n_uplift": n_uplift,
+                    "n_half": n_half,
+                    "ratio": n_half / n_uplift,
+                }
+            )
+    columns = ["control_rate", "uplift", "half_uplift", "n_uplift", "n_half", "ratio"]
+    return pd.DataFrame(rows, columns=columns)
+
+
+def plot_group_sizes(table: pd.DataFrame, *, ax=None):
+    """Customers needed per group against the uplift to detect, one line per control rate.
+
+    The y axis is logarithmic with ticks at 1, 2 and 5 times a power of ten,
+    written in plain numbers (``"2,000"``); x ticks are round percentages.
+
+    Parameters
+    ----------
+    table : pandas.DataFrame
+        Output of :func:`power_table`.
+    ax : matplotlib.axes.Axes, optional
+        Where to draw (default: a new figure).
+
+    Returns
+    -------
+    matplotlib.axes.Axes
+    """
+    from matplotlib.ticker import FixedLocator, FuncFormatter, MaxNLocator, NullFormatter
+
+    if ax is None:
+        import matplotlib.pyplot as plt
+
+        _, ax = plt.subplots(figsize=(6, 4))
+    for control, part in table.groupby("control_rate", sort=True):
+        ax.plot(
+            part["uplift"], part["n_treatment"], marker="o", label=f"without contact {control:.0%}"
+        )
+    ax.set_yscale("log")
+    low, high = float(table["n_treatment"].min()), float(table["n_treatment"].max())
+    decades = range(math.floor(math.log10(low)), math.ceil(math.log10(high)) + 1)
+    ticks = [m * 10**d for d in decades for m in (1, 2, 5) if low / 2 <= m * 10**d <= high * 2]
+    ax.yaxis.set_major_locator(FixedLocator(ticks))
+    ax.yaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:,.0f}"))
+    ax.yaxis.set_minor_formatter(NullFormatter())
+    ax.xaxis.set_major_locator(MaxNLocator(nbins=6, steps=[1, 2, 5, 10]))
+    ax.xaxis.set_major_formatter(
+        FuncFormatter(
+            lambda v, _: f"{v:.0%}" if np.isclose(v * 100, round(v * 100)) else f"{v:.1%}"
+        )
+    )
+    ax.set_xlabel("uplift to detect (percentage points)")
+    ax.set_ylabel("customers per group")
+    ax.legend()
+    return ax
 
 
 def assign_control_group(

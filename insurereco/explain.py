@@ -4,9 +4,14 @@
 the top recommendation), the TreeSHAP contribution of every feature to the
 model's score for that product (xgboost ``pred_contribs=True``, log-odds scale of
 the softmax class). :func:`reasons` turns the largest positive contributions into
-short phrases such as "holds RVSZ and K6QO", "joined 2 years ago", "branch 748L"
-or "aged 35-44". Both work in chunks, so a whole customer file is explained in
-bounded memory.
+short phrases such as "holds RVSZ and K6QO", "joined 2 years ago" or "aged 35-44";
+profile fields known only by an internal code are worded as groups ("branch code
+748L (a group the model rates likelier to take QBOL)"). Both work in chunks, so a
+whole customer file is explained in bounded memory. :func:`basket_association`
+finds, for each offer, the held product most associated with it (pairwise lift),
+for the association phrase of :func:`insurereco.campaign.offer_sentence`;
+:func:`plot_drivers` and :func:`plot_contributions` draw the global and
+per-customer explanations.
 
 Only :class:`~insurereco.models.XGBoostRecommender` has contributions.
 """
@@ -25,11 +30,20 @@ from insurereco.reporting import threads
 
 __all__ = [
     "AGE_BANDS",
+    "BASKET_SIZE",
     "BIAS",
+    "CODED_FIELDS",
+    "CONTRIBUTION_COLOURS",
+    "DRIVER_COLOURS",
+    "basket_association",
     "contributions",
     "describe_feature",
+    "feature_label",
+    "plot_contributions",
+    "plot_drivers",
     "reasons",
     "reasons_from_contributions",
+    "shared_legend",
     "top_product",
 ]
 
@@ -46,7 +60,11 @@ AGE_BANDS: tuple[tuple[float, str], ...] = (
     (np.inf, "aged 65 or more"),
 )
 
-_PROFILE_LABELS = {
+#: Feature counting the products held (a basket feature, like the ``holds_`` flags).
+BASKET_SIZE = "n_products"
+
+#: Profile fields known only by an internal code, and how they are named in words.
+CODED_FIELDS = {
     "marital_status": "marital status",
     "branch_code": "branch",
     "occupation_code": "occupation",
@@ -154,11 +172,16 @@ def _tenure_phrase(years: float) -> str:
 
 
 def describe_feature(name: str, value) -> str:
-    """Phrase describing one feature value, e.g. ``("age", 38) -> "aged 35-44"``."""
+    """Phrase describing one feature value, e.g. ``("age", 38) -> "aged 35-44"``.
+
+    Fields known only by an internal code (:data:`CODED_FIELDS`) say so:
+    ``("occupation_code", "0OJM") -> "occupation code 0OJM"``, a code grouped as
+    rare -> ``"a rare occupation code"``.
+    """
     if name.startswith("holds_"):
         product = name.removeprefix("holds_")
         return f"holds {product}" if value == 1 else f"does not hold {product}"
-    if name == "n_products":
+    if name == BASKET_SIZE:
         n = int(value)
         return f"holds {n} product{'s' if n != 1 else ''} in all"
     if name == "age":
@@ -168,12 +191,25 @@ def describe_feature(name: str, value) -> str:
     missing = value is None or (isinstance(value, float) and np.isnan(value)) or pd.isna(value)
     if name == "sex":
         return "sex unknown" if missing else {"M": "male", "F": "female"}.get(value, "sex other")
-    label = _PROFILE_LABELS.get(name, name)
+    label = CODED_FIELDS.get(name, name)
     if missing:
         return f"{label} unknown"
     if value == OTHER:
-        return f"a rare {label}"
-    return f"{label} {value}"
+        return f"a rare {label} code" if name in CODED_FIELDS else f"a rare {label}"
+    return f"{label} code {value}" if name in CODED_FIELDS else f"{label} {value}"
+
+
+def feature_label(name: str) -> str:
+    """Plain name of a feature, e.g. ``"n_products" -> "number of products held"``."""
+    if name.startswith("holds_"):
+        return f"holds {name.removeprefix('holds_')}"
+    if name == BASKET_SIZE:
+        return "number of products held"
+    if name == "tenure_years":
+        return "years since joining"
+    if name in CODED_FIELDS:
+        return f"{CODED_FIELDS[name]} code"
+    return name.replace("_", " ")
 
 
 def _join(items: list[str], word: str) -> str:
@@ -186,10 +222,16 @@ def reasons_from_contributions(
     """Turn contributions into the ``top_n`` positive reasons per row, in words.
 
     Contributions of held products are merged into one reason ("holds RVSZ and
-    K6QO", their sum), and likewise for products not held; other features give
-    one reason each. Only positive contributions count. Not holding the offered
-    product itself is true of every offer and says nothing to a CRM user, so that
-    contribution is never a reason.
+    K6QO", their sum), and likewise for products not held and for the profile
+    fields known only by an internal code (:data:`CODED_FIELDS`: "branch code 748L
+    and occupation code 0OJM", the two largest, weighted by their sum); other
+    features give one reason each. Reasons come in the order of their (summed)
+    contributions, and only positive contributions count. A raw code cannot be
+    told to a customer as it stands; with ``offered``, the coded reason says what
+    its positive contribution means, e.g. "occupation code 0OJM (a group the model
+    rates likelier to take QBOL)". Not holding the offered product itself is true
+    of every offer and says nothing to a CRM user, so that contribution is never a
+    reason.
 
     Parameters
     ----------
@@ -200,7 +242,7 @@ def reasons_from_contributions(
     top_n : int, default 3
     offered : array-like of str, optional
         The product explained in each row; its own "does not hold" contribution is
-        dropped.
+        dropped, and the coded reason names it.
 
     Returns
     -------
@@ -209,18 +251,23 @@ def reasons_from_contributions(
         index of ``contribs``.
     """
     basket = [c for c in features.columns if c.startswith("holds_")]
-    others = [c for c in features.columns if c not in basket]
+    coded = [c for c in features.columns if c in CODED_FIELDS]
+    others = [c for c in features.columns if c not in basket and c not in coded]
     values = contribs[basket].to_numpy(dtype=float)
     held = features[basket].to_numpy() == 1
     products = np.array([c.removeprefix("holds_") for c in basket])
     if offered is not None:
-        own = np.asarray(offered, dtype=str)[:, None] == products[None, :]
+        offered = np.asarray(offered, dtype=str)
+        own = offered[:, None] == products[None, :]
         values = np.where(own & ~held, 0.0, values)
     positive = np.maximum(values, 0)
+    code_values = contribs[coded].to_numpy(dtype=float).reshape(len(contribs), len(coded))
+    code_top = -np.sort(-np.maximum(code_values, 0), axis=1)[:, :_MAX_CODES]
     groups = np.column_stack(
         [
             np.where(held, positive, 0).sum(axis=1),
             np.where(~held, positive, 0).sum(axis=1),
+            code_top.sum(axis=1),
             contribs[others].to_numpy(dtype=float),
         ]
     )
@@ -237,8 +284,17 @@ def reasons_from_contributions(
                 phrases.append(
                     f"holds {_join(top, 'and')}" if g == 0 else f"does not hold {_join(top, 'or')}"
                 )
+            elif g == 2:
+                up = np.flatnonzero(code_values[i] > 0)
+                up = up[np.argsort(-code_values[i][up], kind="stable")][:_MAX_CODES]
+                words = [describe_feature(coded[j], features[coded[j]].iat[i]) for j in up]
+                phrase = _join(words, "and")
+                if offered is not None:
+                    group = "a group" if len(words) == 1 else "groups"
+                    phrase += f" ({group} the model rates likelier to take {offered[i]})"
+                phrases.append(phrase)
             else:
-                name = others[g - 2]
+                name = others[g - 3]
                 phrases.append(describe_feature(name, features[name].iat[i]))
         out.append("; ".join(phrases))
     return pd.Series(out, index=contribs.index, name="reasons", dtype="str")
@@ -298,3 +354,219 @@ def reasons(
         result, columns=columns, index=pd.Index(portfolio[ID_COLUMN], name=ID_COLUMN)
     )
     return frame.astype("str")
+
+
+def basket_association(held: pd.DataFrame, offered, lift: pd.DataFrame) -> pd.DataFrame:
+    """The held product most associated with each offer, and their lift.
+
+    Parameters
+    ----------
+    held : DataFrame
+        0/1 products held by each customer (one column per product).
+    offered : array-like of str
+        The product offered to each customer, same order as ``held``.
+    lift : DataFrame
+        Pairwise lifts, products x products (:func:`insurereco.association.lift_matrix`;
+        ``NaN`` where the pair is too rare).
+
+    Returns
+    -------
+    DataFrame
+        Index of ``held``; ``partner`` (the held product with the highest known lift
+        with the offer, missing when no held product has one) and ``lift`` (that
+        lift, ``NaN`` without a partner). A lift above 1 means that customers holding
+        the partner hold the offered product more often than the average customer.
+    """
+    offered = np.asarray(offered, dtype=object)
+    if len(offered) != len(held):
+        raise ValueError(f"{len(offered)} offers for {len(held)} customers")
+    products = list(held.columns)
+    pairs = lift.reindex(index=products, columns=pd.unique(offered)).to_numpy(dtype=float)
+    column = pd.Index(pd.unique(offered)).get_indexer(offered)
+    values = np.where(held.to_numpy() == 1, pairs[:, column].T, np.nan)
+    known = ~np.isnan(values).all(axis=1)
+    best = np.nanargmax(np.where(known[:, None], values, 0.0), axis=1)
+    partner = np.where(known, np.asarray(products, dtype=object)[best], None)
+    value = np.where(known, values[np.arange(len(values)), best], np.nan)
+    return pd.DataFrame(
+        {"partner": pd.array(partner, dtype="str"), "lift": value}, index=held.index
+    )
+
+
+#: Coded fields named (and summed) in one coded reason.
+_MAX_CODES = 2
+
+#: Colours and legend labels of the kinds of bars of :func:`plot_drivers`.
+DRIVER_COLOURS = {
+    "up": ("tab:red", "held product, pushes the offer up (among holders)"),
+    "down": ("tab:blue", "held product, pushes the offer down (among holders)"),
+    "unheld": ("tab:olive", "product none of these customers holds"),
+    "size": ("tab:purple", "number of products held (basket)"),
+    "profile": ("grey", "profile field (direction depends on the value)"),
+}
+
+#: Colours and legend labels of :func:`plot_contributions`.
+CONTRIBUTION_COLOURS = {
+    "for": ("tab:red", "pushes towards the offer"),
+    "against": ("tab:blue", "pushes away from the offer"),
+}
+
+
+def _axes(ax, figsize):
+    if ax is None:
+        import matplotlib.pyplot as plt
+
+        _, ax = plt.subplots(figsize=figsize)
+    return ax
+
+
+def _bars(ax, labels, widths, kinds, colours) -> None:
+    """Horizontal bars, one labelled call per kind (so legends list each kind once)."""
+    y = np.arange(len(labels))
+    widths = np.asarray(widths, dtype=float)
+    kinds = np.asarray(kinds, dtype=object)
+    for kind, (colour, label) in colours.items():
+        mine = kinds == kind
+        if mine.any():
+            ax.barh(y[mine], widths[mine], color=colour, label=label)
+    ax.set_yticks(y, labels)
+
+
+def shared_legend(fig, axes, *, ncol: int = 2):
+    """One legend under ``fig`` for the labelled bars of all ``axes``, each label once.
+
+    Parameters
+    ----------
+    fig : matplotlib Figure
+    axes : iterable of matplotlib Axes
+        Axes drawn by :func:`plot_drivers` or :func:`plot_contributions`.
+    ncol : int, default 2
+        Columns of the legend.
+
+    Returns
+    -------
+    matplotlib Legend
+    """
+    handles = {}
+    for ax in np.ravel(axes):
+        for handle, label in zip(*ax.get_legend_handles_labels(), strict=True):
+            handles.setdefault(label, handle)
+    return fig.legend(
+        list(handles.values()),
+        list(handles),
+        loc="lower center",
+        ncol=ncol,
+        frameon=False,
+        bbox_to_anchor=(0.5, 0),
+    )
+
+
+def plot_drivers(
+    importance: pd.Series,
+    direction: pd.Series,
+    *,
+    offered: str | None = None,
+    top_n: int = 8,
+    legend: bool = True,
+    ax=None,
+    title: str | None = None,
+):
+    """Bars of the global drivers of one product, coloured by kind of feature.
+
+    Parameters
+    ----------
+    importance : Series
+        Mean absolute SHAP value of each feature (index: feature names).
+    direction : Series
+        Mean SHAP value of each ``holds_<X>`` feature among customers holding X
+        (``NaN`` when none does); its sign colours the basket bars red (up) or blue
+        (down). The number of products held is a basket feature too (purple);
+        profile fields are grey (:data:`DRIVER_COLOURS`).
+    offered : str, optional
+        The product explained; its own ``holds_`` flag (0 for every customer who can
+        be offered it) is left out.
+    top_n : int, default 8
+        Features shown, largest first.
+    legend : bool, default True
+        Draw the colour legend on ``ax`` (else use :func:`shared_legend`).
+    ax : matplotlib Axes, optional
+        Where to draw (a new figure when omitted).
+    title : str, optional
+
+    Returns
+    -------
+    matplotlib Axes
+        Bars labelled by :func:`feature_label`, one labelled bar group per kind.
+    """
+    ax = _axes(ax, (4, 4.5))
+    if offered is not None:
+        importance = importance.drop(f"holds_{offered}", errors="ignore")
+    top = importance.sort_values(ascending=False, kind="stable").head(top_n)[::-1]
+    kinds = []
+    for name in top.index:
+        if name == BASKET_SIZE:
+            kinds.append("size")
+        elif not name.startswith("holds_"):
+            kinds.append("profile")
+        elif np.isnan(direction.get(name, np.nan)):
+            kinds.append("unheld")
+        else:
+            kinds.append("up" if direction[name] > 0 else "down")
+    labels = [feature_label(name) for name in top.index]
+    _bars(ax, labels, top.to_numpy(), kinds, DRIVER_COLOURS)
+    ax.set_xlabel("mean |SHAP value|")
+    if title is not None:
+        ax.set_title(title)
+    if legend:
+        ax.legend(loc="lower right", fontsize=7)
+    return ax
+
+
+def plot_contributions(
+    values: pd.Series,
+    feature_values: pd.Series,
+    *,
+    offered: str | None = None,
+    top_n: int = 6,
+    legend: bool = True,
+    ax=None,
+    title: str | None = None,
+):
+    """Bars of one customer's largest SHAP values for one offer, labelled in words.
+
+    Parameters
+    ----------
+    values : Series
+        SHAP value of each feature for this customer and offer.
+    feature_values : Series
+        The customer's feature values (same names), worded by :func:`describe_feature`.
+    offered : str, optional
+        The product offered; its own ``holds_`` flag is left out, as in :func:`reasons`.
+    top_n : int, default 6
+        Features shown, largest absolute value first.
+    legend : bool, default True
+        Draw the colour legend on ``ax`` (else use :func:`shared_legend`).
+    ax : matplotlib Axes, optional
+    title : str, optional
+
+    Returns
+    -------
+    matplotlib Axes
+        Red bars push towards the offer, blue bars away (:data:`CONTRIBUTION_COLOURS`).
+    """
+    ax = _axes(ax, (4, 4))
+    values = values.astype(float)
+    if offered is not None:
+        values = values.drop(f"holds_{offered}", errors="ignore")
+    order = values.abs().sort_values(ascending=False, kind="stable").index[:top_n]
+    shown = values.reindex(order)[::-1]
+    labels = [describe_feature(name, feature_values[name]) for name in shown.index]
+    kinds = ["for" if v > 0 else "against" for v in shown.to_numpy()]
+    _bars(ax, labels, shown.to_numpy(), kinds, CONTRIBUTION_COLOURS)
+    ax.axvline(0, color="grey", linewidth=0.8)
+    ax.set_xlabel("SHAP value")
+    if title is not None:
+        ax.set_title(title, fontsize=9)
+    if legend:
+        ax.legend(loc="best", fontsize=7)
+    return ax

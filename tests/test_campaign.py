@@ -38,13 +38,15 @@ def test_curve_hand_checked():
     assert curve["profit"].tolist() == [0, 90, 80, 170, 160, 150]
     np.testing.assert_allclose(curve["expected"], [0, 0.9, 1.7, 2.3, 2.6, 2.7])
     np.testing.assert_allclose(curve["gain"], [0, 0.5, 0.5, 1, 1, 1])
-    assert curve["lift"].iloc[1] == pytest.approx(1 / 0.4)
+    # Lift: conversion of the first k over the conversion of the whole list (2 / 5).
+    np.testing.assert_allclose(curve["lift"].iloc[1:], [2.5, 1.25, 5 / 3, 1.25, 1])
     assert curve["conversion"].iloc[3] == pytest.approx(2 / 3)
     assert np.isnan(curve["conversion"].iloc[0])
-    # Gain and lift against 4 possible acceptances (e.g. another strategy's offers).
+    # Gain against 4 possible acceptances (e.g. another strategy's offers) ends at 2 / 4;
+    # lift still compares with this list's own conversion, so contacting all gives 1.
     shared = campaign_curve(SCORE, ACCEPTED, parameters=BASE, n_possible=4)
     np.testing.assert_allclose(shared["gain"], [0, 0.25, 0.25, 0.5, 0.5, 0.5])
-    assert shared["lift"].iloc[1] == pytest.approx(1 / 0.8)
+    pd.testing.assert_series_equal(shared["lift"], curve["lift"])
     with pytest.raises(DataValidationError, match="n_possible"):
         campaign_curve(SCORE, ACCEPTED, parameters=BASE, n_possible=1)
 
@@ -93,6 +95,16 @@ def test_random_order_is_reproducible_and_ties_are_broken_at_random():
     tied = campaign_curve(flat, accepted, parameters=BASE, random_state=0)
     # With all scores tied, the first half is not simply the first 100 rows.
     assert 30 < tied["accepted"].iloc[100] < 70
+
+
+def test_tie_break_is_independent_of_the_seed_s_plain_stream():
+    """Ties are not broken by default_rng(seed), the stream that may have built the outcome."""
+    n = 2000
+    draws = np.random.default_rng(0).random(n)
+    accepted = (draws > 0.5).astype(int)  # outcome driven by the plain stream of seed 0
+    tied = campaign_curve(np.zeros(n), accepted, parameters=BASE, random_state=0)
+    half = tied["accepted"].iloc[n // 2] / accepted.sum()
+    assert 0.45 < half < 0.55  # about half the acceptances in half the list, as at random
 
 
 def _fixed_ranking(n: int = 4000) -> tuple[np.ndarray, np.ndarray]:
@@ -187,23 +199,46 @@ def test_plot_helpers_return_ax():
     rule = action_rule(score, accepted, parameters=BASE)
     table = depth_sensitivity(score, accepted, value_per_sale=100, ratios=(0.05, 0.1))
     fig, axes = plt.subplots(1, 5)
-    assert plot_gain(curves, ax=axes[0]) is axes[0]
+    assert plot_gain(curves, ax=axes[0], random_gain=0.75) is axes[0]
+    random_line = axes[0].get_lines()[-1]
+    assert random_line.get_label() == "random contact (expected)"
+    np.testing.assert_allclose(random_line.get_xydata(), [[0, 0], [1, 0.75]])
     assert plot_lift(curves, ax=axes[1]) is axes[1]
-    assert plot_profit(curves, ax=axes[2], rule=rule) is axes[2]
+    assert plot_profit(curves, ax=axes[2], rule=rule, legend_loc="below") is axes[2]
+    fig.canvas.draw()
+    legend_box = axes[2].get_legend().get_window_extent()
+    assert legend_box.y1 < axes[2].get_window_extent().y0  # under the axes, off the curves
     assert plot_expected_vs_observed(expected_vs_observed(score, accepted), ax=axes[3]) is axes[3]
     assert plot_depth_sensitivity(table, ax=axes[4]) is axes[4]
+    fig.canvas.draw()
+    assert [t.get_text() for t in axes[4].get_xticklabels()] == ["0.05", "0.1"]
     plt.close(fig)
 
 
-def test_offer_sentence():
-    sentence = offer_sentence("QBOL", 0.344, "holds RVSZ and K6QO; aged 35-44")
+def test_offer_sentence_without_association_evidence_gives_the_reasons_alone():
+    reasons = "holds RVSZ and K6QO; aged 35-44"
+    expected = "Offer QBOL (34% chance): holds RVSZ and K6QO; aged 35-44."
+    assert offer_sentence("QBOL", 0.344, reasons) == expected
+    # QBOL and RVSZ are held together less often than by chance: no association phrase
+    assert offer_sentence("QBOL", 0.344, reasons, partner="RVSZ", lift=0.871) == expected
+    assert offer_sentence("QBOL", 0.344, reasons, partner="RVSZ", lift=1.0) == expected
+    assert offer_sentence("QBOL", 0.344, reasons, partner=None, lift=float("nan")) == expected
+    assert offer_sentence("PYUQ", 0.5, "") == "Offer PYUQ (50% chance)."
+
+
+def test_offer_sentence_says_the_association_only_when_lift_is_above_one():
+    sentence = offer_sentence("JWFN", 0.2, "aged 35-44", partner="K6QO", lift=1.318)
     assert sentence == (
-        "Offer QBOL (34% chance): holds RVSZ and K6QO; aged 35-44; "
-        "similar customers often also hold QBOL."
+        "Offer JWFN (20% chance): aged 35-44; customers who hold K6QO hold JWFN 1.32 times "
+        "as often as the average customer."
     )
-    assert offer_sentence("PYUQ", 0.5, "") == (
-        "Offer PYUQ (50% chance): similar customers often also hold PYUQ."
+    assert offer_sentence("JWFN", 0.2, "", partner="K6QO", lift=1.5).startswith(
+        "Offer JWFN (20% chance): customers who hold K6QO"
     )
+    with pytest.raises(ValueError, match="partner"):
+        offer_sentence("JWFN", 0.2, "", lift=1.5)
+    with pytest.raises(TypeError):
+        offer_sentence("JWFN", 0.2, "", "K6QO", 1.5)  # the evidence is keyword-only
 
 
 def test_campaign_chapter_figures(recorded_metrics):
@@ -215,6 +250,21 @@ def test_campaign_chapter_figures(recorded_metrics):
     assert 0.2 < m["best_share"] < 0.5
     # The action rule earns within 2% of the best depth found in hindsight.
     assert m["rule_profit"] >= 0.98 * m["best_profit"] > 0
+    assert m["rule_gap"] == pytest.approx(m["best_profit"] - m["rule_profit"])
+    # Contacting everyone: lift 1 for every strategy; the model's offers convert
+    # 1,001 / 5,026 and capture 1,001 / 1,321 of the possible acceptances.
+    assert m["lift_at_100pct"] == pytest.approx({"model": 1, "popularity": 1, "random": 1})
+    assert m["conversion_all"] == pytest.approx(
+        m["model_offers_accepted"] / m["n_customers"], abs=1e-6
+    )
+    assert m["gain_all"] == pytest.approx(
+        m["model_offers_accepted"] / m["acceptances_possible"], abs=1e-6
+    )
+    # Random contact is random: on the diagonal of its own offers (measured 0.150 against
+    # 0.2 x 0.758 = 0.152, lift 0.99), not correlated with the choice of hidden product.
+    assert m["gain_at_20pct"]["random"] == pytest.approx(0.2 * m["gain_all"], abs=0.02)
+    assert m["lift_at_20pct"]["random"] == pytest.approx(1, abs=0.1)
+    assert m["lift_at_20pct"]["model"] > 3
     # Calibration pays: expected and realised acceptances agree within 5%.
     assert m["rule_accepted"] == pytest.approx(m["rule_expected"], rel=0.05)
     gain = m["gain_at_20pct"]

@@ -11,7 +11,9 @@ from insurereco.errors import DataValidationError
 from insurereco.experiment import (
     assign_control_group,
     group_sizes,
+    halving_ratios,
     minimum_detectable_rate,
+    plot_group_sizes,
     power_table,
     uplift_test,
 )
@@ -59,6 +61,49 @@ def test_power_table_shapes_and_monotone():
         assert part["n_total"].is_monotonic_decreasing  # bigger uplift, fewer customers
 
 
+def test_halving_ratios_pair_each_uplift_with_its_half():
+    table = power_table([0.02, 0.05], [0.01, 0.02, 0.03, 0.04])
+    ratios = halving_ratios(table)
+    # Pairs (0.02, 0.01) and (0.04, 0.02) for each of the two control rates.
+    assert len(ratios) == 4
+    assert sorted(set(zip(ratios["uplift"], ratios["half_uplift"], strict=True))) == [
+        (0.02, 0.01),
+        (0.04, 0.02),
+    ]
+    row = ratios.query("control_rate == 0.02 and uplift == 0.02").iloc[0]
+    assert row["n_uplift"] == group_sizes(0.04, 0.02)["n_treatment"]
+    assert row["n_half"] == group_sizes(0.03, 0.02)["n_treatment"]
+    assert row["ratio"] == pytest.approx(row["n_half"] / row["n_uplift"])
+    # Halving a small uplift multiplies the groups by less than four: the rate with
+    # contact is lower too, and a lower rate is less noisy.
+    assert (ratios["ratio"] > 2.5).all() and (ratios["ratio"] < 4).all()
+    assert halving_ratios(power_table([0.02], [0.01, 0.03])).empty
+
+
+def test_plot_group_sizes_has_plain_ticks():
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    table = power_table([0.01, 0.02, 0.05], [0.01, 0.02, 0.03, 0.05])
+    fig, ax = plt.subplots()
+    assert plot_group_sizes(table, ax=ax) is ax
+    fig.canvas.draw()
+
+    def visible(labels, ticks, limits):
+        low, high = limits
+        return [t.get_text() for t, v in zip(labels, ticks, strict=True) if low <= v <= high]
+
+    x_labels = visible(ax.get_xticklabels(), ax.get_xticks(), ax.get_xlim())
+    assert x_labels == ["1%", "2%", "3%", "4%", "5%"]
+    y_labels = visible(ax.get_yticklabels(), ax.get_yticks(), ax.get_ylim())
+    assert y_labels == ["200", "500", "1,000", "2,000", "5,000"]
+    assert not any(t.get_text() for t in ax.get_yticklabels(minor=True))
+    assert len(ax.get_lines()) == 3
+    plt.close(fig)
+
+
 def test_assign_control_group_exact_and_reproducible():
     ids = [f"C{i}" for i in range(1000)]
     group = assign_control_group(ids, control_share=0.2, random_state=1)
@@ -97,3 +142,6 @@ def test_judging_success_page_figures(recorded_metrics):
     assert m["n_contact"] == math.ceil(expected)
     assert m["n_control"] == math.ceil(expected * m["control_ratio"])
     assert m["control_rate"] < m["detectable_rate_20pct_control"] < 0.2
+    # Halving the uplift multiplies the groups by less than four (measured 3.14 to 3.70).
+    assert m["halving_ratio_min"] == pytest.approx(3.14, abs=0.01)
+    assert m["halving_ratio_max"] == pytest.approx(3.70, abs=0.01)

@@ -11,10 +11,16 @@ import xgboost as xgb
 
 from insurereco.explain import (
     BIAS,
+    DRIVER_COLOURS,
+    basket_association,
     contributions,
     describe_feature,
+    feature_label,
+    plot_contributions,
+    plot_drivers,
     reasons,
     reasons_from_contributions,
+    shared_legend,
     top_product,
 )
 from insurereco.models import PopularityRecommender, XGBoostRecommender
@@ -62,9 +68,21 @@ def test_describe_feature_phrases():
     assert describe_feature("tenure_years", 2.4) == "joined 2 years ago"
     assert describe_feature("tenure_years", 0.3) == "joined less than a year ago"
     assert describe_feature("tenure_years", np.nan) == "join date unknown"
-    assert describe_feature("branch_code", "748L") == "branch 748L"
+    assert describe_feature("branch_code", "748L") == "branch code 748L"
+    assert describe_feature("marital_status", "U") == "marital status code U"
+    assert describe_feature("occupation_category_code", "T4MS") == "occupation group code T4MS"
+    assert describe_feature("occupation_code", None) == "occupation unknown"
     assert describe_feature("sex", "F") == "female"
-    assert describe_feature("occupation_code", "OTHER") == "a rare occupation"
+    assert describe_feature("occupation_code", "OTHER") == "a rare occupation code"
+    assert describe_feature("n_products", 1) == "holds 1 product in all"
+
+
+def test_feature_labels():
+    assert feature_label("holds_RVSZ") == "holds RVSZ"
+    assert feature_label("n_products") == "number of products held"
+    assert feature_label("tenure_years") == "years since joining"
+    assert feature_label("marital_status") == "marital status code"
+    assert feature_label("age") == "age"
 
 
 def test_reasons_from_contributions_merges_basket_by_hand():
@@ -81,6 +99,145 @@ def test_reasons_from_contributions_merges_basket_by_hand():
     # offering QBOL: "does not hold QBOL" is true of every QBOL offer, so it is no reason
     offered = reasons_from_contributions(contrib, features, top_n=3, offered=["QBOL"])
     assert offered.iloc[0] == "holds RVSZ and K6QO; aged 35-44"
+
+
+def test_coded_reasons_read_as_one_group_favouring_the_offer_in_shap_order():
+    features = pd.DataFrame(
+        {"holds_RVSZ": [1.0, 1.0], "holds_QBOL": [0.0, 0.0], "age": [38.0, 38.0],
+         "occupation_code": ["0OJM", "0OJM"], "marital_status": ["U", "U"]}
+    )  # fmt: skip
+    contrib = pd.DataFrame(
+        {"holds_RVSZ": [0.6, 0.6], "holds_QBOL": [0.0, 0.0], "age": [0.1, 0.1],
+         "occupation_code": [0.2, 0.5], "marital_status": [0.3, -0.2]}
+    )  # fmt: skip
+    words = reasons_from_contributions(contrib, features, top_n=3, offered=["QBOL", "PYUQ"])
+    # the two codes weigh 0.5 together, below holding RVSZ (0.6): second, strongest code first
+    assert words.iloc[0] == (
+        "holds RVSZ; marital status code U and occupation code 0OJM (groups the model rates "
+        "likelier to take QBOL); aged 35-44"
+    )
+    # a negative contribution is no reason: marital status is not said to favour PYUQ
+    assert words.iloc[1] == (
+        "holds RVSZ; occupation code 0OJM (a group the model rates likelier to take PYUQ); "
+        "aged 35-44"
+    )
+    plain = reasons_from_contributions(contrib, features, top_n=2)
+    assert plain.iloc[1] == "holds RVSZ; occupation code 0OJM"
+    # at most two codes are named, and the reason weighs what it names (0.3 + 0.2, not 0.6)
+    three = features.assign(branch_code=["748L", "748L"])
+    contrib3 = contrib.assign(branch_code=[0.1, 0.1], holds_RVSZ=[0.55, 0.55])
+    words = reasons_from_contributions(contrib3, three, top_n=2, offered=["QBOL", "QBOL"])
+    assert words.iloc[0] == (
+        "holds RVSZ; marital status code U and occupation code 0OJM (groups the model rates "
+        "likelier to take QBOL)"
+    )
+
+
+def test_basket_association_picks_the_held_product_with_the_highest_known_lift():
+    lift = pd.DataFrame(
+        [[np.nan, 0.87, 1.3], [0.87, np.nan, np.nan], [1.3, np.nan, np.nan]],
+        index=["RVSZ", "QBOL", "JWFN"],
+        columns=["RVSZ", "QBOL", "JWFN"],
+    )
+    held = pd.DataFrame(
+        {"RVSZ": [1, 1, 0, 1, 0], "QBOL": [0, 0, 1, 0, 0], "JWFN": [1, 0, 0, 0, 1]},
+        index=list("abcde"),
+    )
+    found = basket_association(held, ["QBOL", "QBOL", "RVSZ", "JWFN", "QBOL"], lift)
+    assert found.index.tolist() == list("abcde")
+    assert found["partner"].iloc[:4].tolist() == ["RVSZ", "RVSZ", "QBOL", "RVSZ"]
+    assert pd.isna(found["partner"].iloc[4])
+    assert found["lift"].iloc[:4].tolist() == [0.87, 0.87, 0.87, 1.3]
+    assert np.isnan(found["lift"].iloc[4])  # JWFN-QBOL is too rare to have a lift
+    both = basket_association(held.iloc[:1], ["RVSZ"], lift)  # holds JWFN (1.3), RVSZ itself
+    assert (both["partner"].iloc[0], both["lift"].iloc[0]) == ("JWFN", 1.3)
+    with pytest.raises(ValueError, match="offers"):
+        basket_association(held, ["QBOL"], lift)
+
+
+def _bar_colours(ax) -> dict[str, str]:
+    """Tick label -> colour of its bar, from the labelled bar groups of ``ax``."""
+    import matplotlib
+
+    labels = {round(t.get_position()[1]): t.get_text() for t in ax.get_yticklabels()}
+    return {
+        labels[round(bar.get_y() + bar.get_height() / 2)]: matplotlib.colors.to_hex(
+            bar.get_facecolor()
+        )
+        for bar in ax.patches
+    }
+
+
+def test_plot_drivers_colours_each_kind_of_feature_and_drops_the_own_flag():
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    importance = pd.Series(
+        {"holds_QBOL": 0.9, "holds_RVSZ": 0.5, "holds_K6QO": 0.4, "n_products": 0.3,
+         "age": 0.2, "holds_AHXO": 0.1}
+    )  # fmt: skip
+    direction = pd.Series({"holds_RVSZ": -0.2, "holds_K6QO": 0.3, "holds_AHXO": np.nan})
+    fig, ax = plt.subplots()
+    assert plot_drivers(importance, direction, offered="QBOL", ax=ax, title="QBOL") is ax
+    labels = [t.get_text() for t in ax.get_yticklabels()]
+    assert labels == ["holds AHXO", "age", "number of products held", "holds K6QO", "holds RVSZ"]
+    hexes = {k: matplotlib.colors.to_hex(c) for k, c in
+             {"red": "tab:red", "blue": "tab:blue", "olive": "tab:olive",
+              "purple": "tab:purple", "grey": "grey"}.items()}  # fmt: skip
+    assert _bar_colours(ax) == {
+        "holds AHXO": hexes["olive"],
+        "age": hexes["grey"],
+        "number of products held": hexes["purple"],
+        "holds K6QO": hexes["red"],
+        "holds RVSZ": hexes["blue"],
+    }
+    legend = [t.get_text() for t in ax.get_legend().get_texts()]
+    assert legend == [label for _, label in DRIVER_COLOURS.values()]
+    plt.close(fig)
+
+
+def test_plot_contributions_words_the_bars_and_drops_the_own_flag():
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    values = pd.Series({"holds_QBOL": -2.0, "holds_RVSZ": 0.6, "age": -0.3, "branch_code": 0.1})
+    row = pd.Series({"holds_QBOL": 0, "holds_RVSZ": 1, "age": 38.0, "branch_code": "748L"})
+    fig, ax = plt.subplots()
+    assert plot_contributions(values, row, offered="QBOL", top_n=2, ax=ax) is ax
+    assert [t.get_text() for t in ax.get_yticklabels()] == ["aged 35-44", "holds RVSZ"]
+    assert _bar_colours(ax) == {
+        "aged 35-44": matplotlib.colors.to_hex("tab:blue"),
+        "holds RVSZ": matplotlib.colors.to_hex("tab:red"),
+    }
+    assert [t.get_text() for t in ax.get_legend().get_texts()] == [
+        "pushes towards the offer",
+        "pushes away from the offer",
+    ]
+    plt.close(fig)
+
+
+def test_shared_legend_lists_each_kind_once_across_axes():
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, axes = plt.subplots(1, 2)
+    up = pd.Series({"holds_RVSZ": 0.5, "age": 0.1})
+    plot_drivers(up, pd.Series({"holds_RVSZ": 0.2}), legend=False, ax=axes[0])
+    plot_drivers(up, pd.Series({"holds_RVSZ": -0.2}), legend=False, ax=axes[1])
+    assert axes[0].get_legend() is None
+    legend = shared_legend(fig, axes)
+    assert [t.get_text() for t in legend.get_texts()] == [
+        DRIVER_COLOURS["up"][1],
+        DRIVER_COLOURS["profile"][1],
+        DRIVER_COLOURS["down"][1],
+    ]
+    plt.close(fig)
 
 
 def test_reasons_never_cite_not_holding_the_offered_product(setup):
