@@ -1,8 +1,9 @@
 """CoIL Challenge 2000: who buys caravan (mobile home) insurance.
 
 The Insurance Company benchmark (Sentient Machine Research, 2000) has 5,822 training
-customers with the target ``CARAVAN`` and 4,000 evaluation customers whose targets are
-held back. The task: choose the 800 evaluation customers most likely to hold a caravan
+customers with the target ``CARAVAN`` and 4,000 evaluation customers. Their targets
+(``tictgts2000.txt``) are public on UCI, but this project deliberately does not use them:
+the evaluation rows are kept for independent scoring. The task: choose the 800 evaluation customers most likely to hold a caravan
 policy. LICENCE: non-commercial research and education only; the data is never copied
 into this repository.
 
@@ -40,8 +41,11 @@ __all__ = [
     "hits_estimate",
     "make_coil_like",
     "importance_table",
+    "mean_shap_by_value",
     "select_top",
     "shap_by_feature",
+    "shap_direction",
+    "value_ranges",
 ]
 
 # Names and descriptions of the 86 columns, as in the benchmark's dictionary.txt.
@@ -241,7 +245,8 @@ def cv_top_capture(
     -------
     DataFrame
         One row per fold: ``fold``, ``selected``, ``hits``, ``precision``, ``recall``,
-        ``roc_auc``.
+        ``roc_auc`` and ``predicted_hits`` (the sum of the model's probabilities over the
+        selected customers: the model's own forecast of ``hits``).
     """
     y = np.asarray(y)
     folds = RepeatedStratifiedKFold(
@@ -259,6 +264,7 @@ def cv_top_capture(
                 "fold": i,
                 **{k: top[k] for k in ("selected", "hits", "precision", "recall")},
                 "roc_auc": classification_metrics(y[test], p)["roc_auc"],
+                "predicted_hits": float(np.sort(p)[::-1][: top["selected"]].sum()),
             }
         )
     return pd.DataFrame(rows)
@@ -391,15 +397,132 @@ def shap_by_feature(pipeline: Pipeline, X: pd.DataFrame, schema: TableSchema) ->
     return pd.DataFrame(out, index=X.index)
 
 
-def importance_table(shap_values: pd.DataFrame, X: pd.DataFrame, *, top: int = 12) -> pd.DataFrame:
+def value_ranges(values: Sequence[Any], kept: Sequence[Any]) -> str:
+    """Write ``values`` as runs of neighbours in ``kept``: ``[0, 1, 2, 5]`` -> ``"0-2, 5"``.
+
+    Parameters
+    ----------
+    values : sequence
+        Values to write, a subset of ``kept`` in its order.
+    kept : sequence
+        All values in order; two values are neighbours when adjacent here.
+
+    Returns
+    -------
+    str
+    """
+    position = {v: i for i, v in enumerate(kept)}
+    runs: list[list[Any]] = []
+    for v in values:
+        if runs and position[v] == position[runs[-1][-1]] + 1:
+            runs[-1].append(v)
+        else:
+            runs.append([v])
+    return ", ".join(f"{r[0]:g}" if len(r) == 1 else f"{r[0]:g}-{r[-1]:g}" for r in runs)
+
+
+def mean_shap_by_value(
+    values: Sequence[float], shap_values: Sequence[float], *, min_count: int = 30
+) -> pd.DataFrame:
+    """Mean SHAP value (log-odds) per distinct value of a feature.
+
+    Parameters
+    ----------
+    values, shap_values : sequence of float
+        A feature's values and its SHAP values, one per customer.
+    min_count : int
+        Values held by fewer customers are left out (their means are noise).
+
+    Returns
+    -------
+    DataFrame
+        Indexed by value (ascending): ``mean`` and ``size`` (customers).
+    """
+    frame = pd.DataFrame({"x": np.asarray(values, dtype=float), "s": np.asarray(shap_values)})
+    stats = frame.groupby("x")["s"].agg(["mean", "size"])
+    return stats.loc[stats["size"] >= min_count]
+
+
+def shap_direction(
+    values: Sequence[float],
+    shap_values: Sequence[float],
+    *,
+    min_count: int = 30,
+    tolerance: float = 0.25,
+    min_effect: float = 0.02,
+) -> str:
+    """Which way a numeric feature pushes the score, read from its mean SHAP value by value.
+
+    The mean SHAP value is computed for each distinct value of the feature held by at least
+    ``min_count`` customers. If it ends higher than it starts and never falls as the value
+    rises (steps against the trend smaller than ``tolerance`` times the range of the means
+    are ignored), the direction is "higher -> more likely"; in the mirror case, "higher ->
+    less likely"; otherwise the
+    effect is non-monotone and the label names the values that push up (mean SHAP above 0)
+    and those that push down.
+
+    Parameters
+    ----------
+    values : sequence of float
+        The feature's values, one per customer.
+    shap_values : sequence of float
+        The feature's SHAP values (log-odds), same customers.
+    min_count : int
+        Fewest customers a value needs to count (rare values give noisy means).
+    tolerance : float
+        Share of the range of the means below which a step against the trend is ignored.
+    min_effect : float
+        Range of the means (log-odds) below which the feature has "no clear effect".
+
+    Returns
+    -------
+    str
+        "higher -> more likely", "higher -> less likely", "no clear effect" or
+        "non-monotone: up at <values>; down at <values>".
+    """
+    means = mean_shap_by_value(values, shap_values, min_count=min_count)["mean"]
+    spread = means.max() - means.min()
+    if len(means) < 2 or spread <= min_effect:
+        return "no clear effect"
+    steps = np.diff(means.to_numpy())
+    net = means.iloc[-1] - means.iloc[0]
+    if net > 0 and (steps >= -tolerance * spread).all():
+        return "higher -> more likely"
+    if net < 0 and (steps <= tolerance * spread).all():
+        return "higher -> less likely"
+    kept = list(means.index)
+    up = [v for v in kept if means[v] > 0]
+    down = [v for v in kept if means[v] <= 0]
+    return f"non-monotone: up at {value_ranges(up, kept)}; down at {value_ranges(down, kept)}"
+
+
+def importance_table(
+    shap_values: pd.DataFrame,
+    X: pd.DataFrame,
+    *,
+    top: int = 12,
+    min_count: int = 30,
+    tolerance: float = 0.25,
+    min_effect: float = 0.02,
+) -> pd.DataFrame:
     """The ``top`` features by mean absolute SHAP value, in plain words.
+
+    Parameters
+    ----------
+    shap_values : DataFrame
+        Output of :func:`shap_by_feature`.
+    X : DataFrame
+        The encoded features the SHAP values belong to.
+    top : int
+        Number of features kept.
+    min_count, tolerance, min_effect
+        As in :func:`shap_direction`.
 
     Returns
     -------
     DataFrame
         ``feature``, ``meaning`` (:func:`describe`), ``mean_abs_shap`` and ``direction``
-        ("higher -> more likely", "higher -> less likely" or "by category"), from the
-        correlation between a numeric feature's value and its SHAP value.
+        (:func:`shap_direction` for numeric features, "by category" for codes).
     """
     strength = shap_values.abs().mean().sort_values(ascending=False, kind="stable").head(top)
     rows = []
@@ -407,10 +530,13 @@ def importance_table(shap_values: pd.DataFrame, X: pd.DataFrame, *, top: int = 1
         if feature in COIL_CATEGORICAL or not pd.api.types.is_numeric_dtype(X[feature]):
             direction = "by category"
         else:
-            x = X[feature].to_numpy(dtype=float)
-            s = shap_values[feature].to_numpy()
-            corr = np.corrcoef(x, s)[0, 1] if x.std() > 0 and s.std() > 0 else 0.0
-            direction = "higher -> more likely" if corr >= 0 else "higher -> less likely"
+            direction = shap_direction(
+                X[feature],
+                shap_values[feature],
+                min_count=min_count,
+                tolerance=tolerance,
+                min_effect=min_effect,
+            )
         rows.append(
             {
                 "feature": feature,

@@ -11,11 +11,12 @@ binary outcome column):
   (:data:`MODEL_TYPES`), optionally calibrated, and :class:`PropensityModel` scores new
   files, mapping unseen categories to an explicit bucket;
 * :func:`classification_metrics`, :func:`metrics_table`, :func:`capture_at_top`,
-  :func:`tune_time_aware`, :func:`learning_curve_table` and :func:`compare_segmented`
-  evaluate models;
+  :func:`pooled_and_within_auc`, :func:`tune_time_aware`, :func:`learning_curve_table` and
+  :func:`compare_segmented` evaluate models;
 * :func:`roi_by_depth`, :func:`roi_at_thresholds`, :func:`break_even_threshold` and
   :func:`campaign_scenario` turn probabilities into contacts, cost and profit, with the
-  economics in ``insurereco/rules/propensity.yml``;
+  economics in ``insurereco/rules/propensity.yml``; :func:`forward_widened_range` widens
+  a series of forecast ranges by the level error of the earlier forecasts;
 * ``plot_*`` helpers draw on a given ``ax``.
 """
 
@@ -74,6 +75,7 @@ __all__ = [
     "binary_target",
     "break_even_threshold",
     "campaign_scenario",
+    "forward_widened_range",
     "capture_at_top",
     "check_leakage",
     "classification_metrics",
@@ -85,6 +87,7 @@ __all__ = [
     "load_rules",
     "make_estimator",
     "metrics_table",
+    "pooled_and_within_auc",
     "plot_capture_curve",
     "plot_learning_curve",
     "plot_reliability",
@@ -809,6 +812,47 @@ def metrics_table(
     return pd.DataFrame.from_dict(rows, orient="index").rename_axis("model")
 
 
+def pooled_and_within_auc(
+    y_true: Sequence[int], proba: Sequence[float], groups: Sequence
+) -> dict[str, float]:
+    """ROC AUC over all rows pooled, and the mean of the ROC AUCs within each group.
+
+    The two answer different questions: the pooled AUC also rewards ranking the rows of
+    high-rate groups (e.g. months) above those of low-rate groups, the within-group mean
+    only the ranking inside each group. Compare like with like.
+
+    Parameters
+    ----------
+    y_true : array of 0/1
+    proba : array of probabilities of 1
+    groups : array
+        Group label of each row (e.g. the calendar month).
+
+    Returns
+    -------
+    dict
+        ``pooled`` (AUC over all rows), ``within_mean`` (unweighted mean over the groups
+        holding both classes), ``n_groups`` (number of such groups). AUCs are NaN when no
+        group (or the whole) holds both classes.
+    """
+    y = np.asarray(y_true, dtype=int)
+    p = np.asarray(proba, dtype=float)
+    g = np.asarray(groups)
+    if not (y.shape == p.shape == g.shape) or y.size == 0:
+        raise ValueError("y_true, proba and groups must be non-empty and of the same length")
+    pooled = float(roc_auc_score(y, p)) if len(np.unique(y)) == 2 else float("nan")
+    within = [
+        float(roc_auc_score(y[g == label], p[g == label]))
+        for label in pd.unique(g)
+        if len(np.unique(y[g == label])) == 2
+    ]
+    return {
+        "pooled": pooled,
+        "within_mean": float(np.mean(within)) if within else float("nan"),
+        "n_groups": len(within),
+    }
+
+
 def _order(proba: np.ndarray) -> np.ndarray:
     """Row positions from most to least likely; ties keep input order."""
     return np.argsort(-np.asarray(proba, dtype=float), kind="stable")
@@ -1230,6 +1274,58 @@ def campaign_scenario(
         "profit_high": float(high * value - spend),
         "interval": interval,
     }
+
+
+def forward_widened_range(
+    expected: Sequence[float],
+    low: Sequence[float],
+    high: Sequence[float],
+    actual: Sequence[float],
+    *,
+    min_history: int = 1,
+) -> pd.DataFrame:
+    """Widen each forecast range by the relative level error of the forecasts before it.
+
+    For forecast ``i`` (in time order) the margin is the mean of
+    ``|actual - expected| / expected`` over forecasts ``0 .. i-1``, known at launch time;
+    the widened range is ``[low - margin * expected, high + margin * expected]`` (the low
+    end floored at 0). Forecast ``i``'s own outcome is never used for its margin.
+
+    Parameters
+    ----------
+    expected, low, high, actual : array, one value per forecast in time order
+        Expected count, chance-only range (e.g. from :func:`campaign_scenario`) and the
+        count that happened.
+    min_history : int, default 1
+        Forecasts with fewer earlier forecasts get a NaN margin and range.
+
+    Returns
+    -------
+    DataFrame
+        ``margin``, ``low_wide``, ``high_wide``, ``inside`` (actual within the chance-only
+        range) and ``inside_wide`` (within the widened range; NaN without a margin).
+    """
+    e, lo, hi, a = (np.asarray(v, dtype=float) for v in (expected, low, high, actual))
+    if not (e.shape == lo.shape == hi.shape == a.shape) or e.ndim != 1:
+        raise ValueError("expected, low, high and actual must be 1-D and of the same length")
+    if min_history < 1:
+        raise ValueError(f"min_history must be at least 1, got {min_history}")
+    rel_error = np.abs(a - e) / np.where(e > 0, e, np.nan)
+    margin = np.full(len(e), np.nan)
+    for i in range(min_history, len(e)):
+        margin[i] = np.nanmean(rel_error[:i])
+    low_wide = np.maximum(lo - margin * e, 0.0)
+    high_wide = hi + margin * e
+    inside_wide = np.where(np.isnan(margin), np.nan, (low_wide <= a) & (a <= high_wide))
+    return pd.DataFrame(
+        {
+            "margin": margin,
+            "low_wide": np.where(np.isnan(margin), np.nan, low_wide),
+            "high_wide": high_wide,
+            "inside": (lo <= a) & (a <= hi),
+            "inside_wide": inside_wide,
+        }
+    )
 
 
 # --------------------------------------------------------------------------- plots

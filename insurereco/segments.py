@@ -325,7 +325,12 @@ def _rules(rules: dict[str, Any] | None) -> dict[str, Any]:
     return load_segment_rules() if rules is None else rules
 
 
-def name_clusters(centers: np.ndarray, *, rules: dict[str, Any] | None = None) -> list[str]:
+def name_clusters(
+    centers: np.ndarray,
+    *,
+    rules: dict[str, Any] | None = None,
+    segment_keys: Any = None,
+) -> list[str]:
     """Match cluster centres to segment prototypes, one prototype per cluster.
 
     Parameters
@@ -334,6 +339,10 @@ def name_clusters(centers: np.ndarray, *, rules: dict[str, Any] | None = None) -
         Cluster centres in the scaled log space, columns in :data:`RFM_COLUMNS` order.
     rules : dict, optional
         Parsed ``segments.yml`` (default: the packaged one).
+    segment_keys : iterable of str, optional
+        Only these segments may be used as names (default: all in the rules). Pass the
+        keys of another fit (for example ``model.cluster_keys``) so that a refit on other
+        data speaks the same vocabulary instead of picking a neighbouring prototype.
 
     Returns
     -------
@@ -344,13 +353,19 @@ def name_clusters(centers: np.ndarray, *, rules: dict[str, Any] | None = None) -
     Raises
     ------
     ValueError
-        More clusters than prototypes.
+        More clusters than allowed prototypes, or an unknown key in ``segment_keys``.
     """
     segments = _rules(rules)["segments"]
+    if segment_keys is not None:
+        wanted = set(segment_keys)
+        unknown = sorted(wanted - {s["key"] for s in segments})
+        if unknown:
+            raise ValueError(f"segment_keys: unknown segment(s) {', '.join(unknown)}")
+        segments = [s for s in segments if s["key"] in wanted]
     centers = np.asarray(centers, dtype=float)
     if len(centers) > len(segments):
         raise ValueError(
-            f"k={len(centers)} clusters but segments.yml defines only {len(segments)} segments"
+            f"k={len(centers)} clusters but only {len(segments)} segments are allowed as names"
         )
     protos = np.array([[s["prototype"][c] for c in RFM_COLUMNS] for s in segments], dtype=float)
     cost = np.linalg.norm(centers[:, None, :] - protos[None, :, :], axis=2)
@@ -420,6 +435,7 @@ def fit_segments(
     random_state: int = 0,
     rules: dict[str, Any] | None = None,
     snapshot: Any = None,
+    segment_keys: Any = None,
 ) -> SegmentModel:
     """Fit the RFM pipeline with ``k`` clusters and name the clusters.
 
@@ -434,6 +450,8 @@ def fit_segments(
         Parsed ``segments.yml``.
     snapshot : date-like, optional
         Recorded on the model.
+    segment_keys : iterable of str, optional
+        Restrict the names to these segments (see :func:`name_clusters`).
 
     Returns
     -------
@@ -445,7 +463,9 @@ def fit_segments(
     with _one_thread():
         pipeline = make_pipeline(k, n_init=n_init, random_state=random_state).fit(X)
     rules = _rules(rules)
-    keys = name_clusters(pipeline.named_steps["kmeans"].cluster_centers_, rules=rules)
+    keys = name_clusters(
+        pipeline.named_steps["kmeans"].cluster_centers_, rules=rules, segment_keys=segment_keys
+    )
     snap = None if snapshot is None else pd.Timestamp(snapshot)
     return SegmentModel(pipeline=pipeline, cluster_keys=tuple(keys), rules=rules, snapshot=snap)
 
@@ -726,6 +746,7 @@ def next_period_check(
     silhouette_sample: int | None = 5000,
     random_state: int = 0,
     rules: dict[str, Any] | None = None,
+    segment_keys: Any = None,
 ) -> NextPeriodCheck:
     """Segment on the period before ``split``, then measure ``[split, end)`` per segment.
 
@@ -745,11 +766,17 @@ def next_period_check(
         ``[min_k, max_k]`` are not evaluated, since they could not be selected.
     rules : dict, optional
         Parsed ``segments.yml``.
+    segment_keys : iterable of str, optional
+        Name the early-period clusters only with these segments, typically the
+        ``cluster_keys`` of the delivered (full-period) fit, so that both fits use one
+        name per segment. Only the names are shared: the early fit still sees the early
+        period only. ``max_k`` defaults to their number.
 
     Returns
     -------
     NextPeriodCheck
     """
+    segment_keys = None if segment_keys is None else tuple(segment_keys)
     split = _timestamp(split, what="split date")
     end_ts = None if end is None else _timestamp(end, what="end date")
     if end_ts is not None and end_ts <= split:
@@ -759,7 +786,8 @@ def next_period_check(
     rfm = rfm_table(tx, snapshot=split)
     scores = pd.DataFrame()
     if k is None:
-        max_k = len(_rules(rules)["segments"]) if max_k is None else max_k
+        if max_k is None:
+            max_k = len(_rules(rules)["segments"] if segment_keys is None else segment_keys)
         scores = evaluate_k(
             rfm,
             ks=[c for c in ks if min_k <= c <= max_k] or ks,
@@ -770,7 +798,13 @@ def next_period_check(
         )
         k = select_k(scores, min_k=min_k, max_k=max_k, min_stability=min_stability)
     model = fit_segments(
-        rfm, k=k, n_init=n_init, random_state=random_state, rules=rules, snapshot=split
+        rfm,
+        k=k,
+        n_init=n_init,
+        random_state=random_state,
+        rules=rules,
+        snapshot=split,
+        segment_keys=segment_keys,
     )
     customers = assign_segments(model, rfm)
     customers["rfm_score"] = quintile_scores(rfm)["rfm_score"]

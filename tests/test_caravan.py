@@ -9,6 +9,7 @@ from insurereco.caravan import (
     COIL_CATEGORICAL,
     COIL_COLUMNS,
     choose_by_cv,
+    cv_top_capture,
     describe,
     hits_estimate,
     make_coil_like,
@@ -75,3 +76,45 @@ def test_shap_recovers_synthetic_drivers():
     assert "PPERSAUT" in set(table["feature"])
     row = table.set_index("feature").loc["PPERSAUT"]
     assert row["direction"] == "higher -> more likely"
+
+
+def test_shap_direction_reads_the_mean_by_value():
+    from insurereco.caravan import mean_shap_by_value, shap_direction
+
+    x = np.repeat(np.arange(6), 50)
+    rising = x * 0.1 + 0.001 * np.sin(np.arange(len(x)))
+    assert shap_direction(x, rising) == "higher -> more likely"
+    assert shap_direction(x, -rising) == "higher -> less likely"
+    # a small dip against the trend (under a quarter of the range) is ignored
+    bumpy = np.select([x == 3], [0.18], default=x * 0.1)
+    assert shap_direction(x, bumpy) == "higher -> more likely"
+    # the middle values push up, both ends down: the pattern of the fire-policy bands
+    hump = np.where((x == 2) | (x == 3), 0.3, -0.2)
+    assert shap_direction(x, hump) == "non-monotone: up at 2-3; down at 0-1, 4-5"
+    assert shap_direction(x, np.full(len(x), 0.01)) == "no clear effect"
+    # values held by too few customers do not count
+    table = mean_shap_by_value(np.append(x, 9), np.append(hump, 5.0))
+    assert list(table.index) == [0, 1, 2, 3, 4, 5]
+    assert table["size"].tolist() == [50] * 6
+
+
+def test_value_ranges_joins_neighbours():
+    from insurereco.caravan import value_ranges
+
+    kept = [0, 1, 2, 3, 5, 6, 8]
+    assert value_ranges([0, 1, 2, 5, 8], kept) == "0-2, 5, 8"
+    # 3 and 5 are neighbours when 4 is not among the kept values
+    assert value_ranges([3, 5, 6], kept) == "3-6"
+    assert value_ranges([1.0], kept) == "1"
+
+
+def test_cv_folds_carry_the_models_own_forecast():
+    train = make_coil_like(1200, random_state=1)
+    schema = infer_schema(train, target="CARAVAN", categorical=COIL_CATEGORICAL)
+    X, _ = schema.encode(train)
+    y = schema.labels(train)
+    table = cv_top_capture("logistic", schema, X, y, params={"C": 0.1}, n_repeats=1)
+    assert ((table["predicted_hits"] > 0) & (table["predicted_hits"] < table["selected"])).all()
+    # the probabilities of the selected customers are the highest ones, so their mean is
+    # above the base rate
+    assert (table["predicted_hits"] / table["selected"] > y.mean()).all()

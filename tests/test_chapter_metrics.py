@@ -49,15 +49,34 @@ def test_bank_marketing_figures(recorded_metrics):
     assert m["n_calls"] == 41188
     assert m["duration_auc"] > 0.8
     assert m["random_best_auc"] == pytest.approx(0.797, abs=0.01)
-    # over five random splits the best model averages the 0.80 of Moro et al. (2014)
+    # over five random splits the best model averages about 0.80 (a random-split figure; the
+    # 0.80 of Moro et al. 2014 came from a forward test on later calls and is not compared)
     repeated = m["random_repeated_auc"][m["random_repeated_best_model"]]
     assert repeated["mean"] == pytest.approx(0.802, abs=0.005)
     assert repeated["min"] < m["random_best_auc"] + 1e-9 < repeated["max"] + 1e-9
     auc = m["rolling_mean_auc"]
     assert auc["blend"] > auc["logistic"] and auc["blend"] > auc["once"]
+    # like for like: within the rolling months the random split does barely better than the
+    # forward test (0.717 against 0.711); pooled, the forward blend falls to 0.623
+    assert m["random_blend_within_month_auc"] == pytest.approx(0.717, abs=0.01)
+    assert m["random_flatters"]["within_month"] == pytest.approx(
+        m["random_blend_within_month_auc"] - auc["blend"], abs=1e-6
+    )
+    assert m["random_flatters"]["within_month"] < 0.02
+    assert m["rolling_blend_pooled_auc"] == pytest.approx(0.623, abs=0.01)
+    assert m["random_flatters"]["pooled"] == pytest.approx(0.093, abs=0.01)
+    # every model in the reliability figure is close to the diagonal (forest included)
+    assert max(m["random_ece"].values()) < 0.01
     cal = m["monthly_calibration"]
     assert cal["retrained"]["mean abs. monthly gap"] < cal["once"]["mean abs. monthly gap"]
+    assert m["best_calibration_variant"] == "retrained"
     assert m["break_even_threshold"] == pytest.approx(0.1)
+    # the chance-only 90% range held the actual count in 3 of 11 months; widened by the
+    # earlier months' error, in all 10 months that have an earlier error
+    assert m["scenario_coverage"] == pytest.approx(3 / 11, abs=1e-6)
+    assert m["scenario_coverage_widened"] == pytest.approx(1.0)
+    assert m["profit_call_everyone"] < m["roi_thresholds"][0]["profit"]
+    assert m["rolling_profit_break_even"] >= m["rolling_profit_call_everyone"]
 
 
 def test_coil2000_figures(recorded_metrics):
@@ -68,6 +87,19 @@ def test_coil2000_figures(recorded_metrics):
     assert m["cv_expected_hits_800"] == pytest.approx(127.7, abs=3)
     assert m["cv_low_800"] > 2 * m["random_hits_800"]
     assert m["top_drivers"][0] == "PPERSAUT"
+    # the model's own forecast (sum of probabilities over the 800) is the lower one; the
+    # chapter explains the gap by probabilities that understate the top in cross-validation
+    assert m["model_expected_hits_800"] == pytest.approx(118.5, abs=3)
+    assert m["model_expected_hits_800"] < m["cv_model_hits_800"] < m["cv_expected_hits_800"]
+    # the prose: fire-policy bands push up only in the middle; these zip-code traits one way
+    assert m["fire_direction"] == "non-monotone: up at 3-4; down at 0-2, 5-6"
+    directions = m["driver_directions"]
+    assert directions["PPERSAUT"] == "higher -> more likely"
+    for feature in ("MINKGEM", "MBERMIDD", "MKOOPKLA"):
+        assert directions[feature] == "higher -> more likely"
+    for feature in ("MINKM30", "MOPLLAAG"):
+        assert directions[feature] == "higher -> less likely"
+    assert not any(f in m["top_drivers"] for f in ("PPLEZIER", "APLEZIER"))  # no boat claim
 
 
 def test_modelling_figures(recorded_metrics):

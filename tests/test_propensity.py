@@ -24,11 +24,13 @@ from insurereco.propensity import (
     compare_segmented,
     fit_estimator,
     fit_propensity,
+    forward_widened_range,
     infer_schema,
     learning_curve_table,
     load_rules,
     make_estimator,
     metrics_table,
+    pooled_and_within_auc,
     read_table,
     repeated_split_scores,
     roi_at_thresholds,
@@ -245,6 +247,27 @@ def test_classification_metrics_hand_checked():
     assert table.loc["b", "roc_auc"] == pytest.approx(0.5)
 
 
+def test_pooled_and_within_auc_differ_when_groups_differ_in_rate():
+    # inside each group the score is useless (AUC 0.5), but group "b" has both the higher
+    # rate and the higher scores, so the pooled AUC rewards ranking b above a
+    y = [0, 1, 0, 0, 1, 1, 0, 1]
+    p = [0.1, 0.1, 0.1, 0.1, 0.6, 0.6, 0.6, 0.6]
+    groups = ["a", "a", "a", "a", "b", "b", "b", "b"]
+    out = pooled_and_within_auc(y, p, groups)
+    assert out["within_mean"] == pytest.approx(0.5)
+    assert out["n_groups"] == 2
+    # 4 positives x 4 negatives = 16 pairs: the 3 positives of b beat the 3 negatives of a
+    # (9), the positive of a loses to the negative of b (0), and the 3 + 3 tied pairs
+    # inside a group count half (3): 12 / 16
+    assert out["pooled"] == pytest.approx(12 / 16)
+    # a group with one class only is left out of the mean
+    one_class = pooled_and_within_auc([*y, 1, 1], [*p, 0.2, 0.3], [*groups, "c", "c"])
+    assert one_class["n_groups"] == 2
+    assert one_class["within_mean"] == pytest.approx(0.5)
+    with pytest.raises(ValueError):
+        pooled_and_within_auc(y, p, groups[:-1])
+
+
 def test_capture_at_top_hand_checked():
     y = [0, 1, 0, 1, 0, 0, 0, 0, 0, 1]
     p = [0.1, 0.9, 0.2, 0.8, 0.3, 0.05, 0.5, 0.0, 0.0, 0.05]
@@ -294,3 +317,28 @@ def test_campaign_scenario_range_covers_mean():
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         assert campaign_scenario(p, random_state=1) == campaign_scenario(p, random_state=1)
+
+
+def test_forward_widened_range_uses_only_earlier_errors():
+    expected = [10.0, 20.0, 10.0, 40.0]
+    low, high = [8.0, 17.0, 8.0, 35.0], [12.0, 23.0, 12.0, 45.0]
+    actual = [15.0, 10.0, 12.0, 41.0]
+    out = forward_widened_range(expected, low, high, actual)
+    # relative errors 0.5, 0.5, 0.2, 0.025; margins are means of the earlier ones
+    assert np.isnan(out["margin"].iloc[0]) and np.isnan(out["inside_wide"].iloc[0])
+    assert out["margin"].iloc[1:].tolist() == pytest.approx([0.5, 0.5, 0.4])
+    assert out["low_wide"].iloc[1:].tolist() == pytest.approx([7.0, 3.0, 19.0])
+    assert out["high_wide"].iloc[1:].tolist() == pytest.approx([33.0, 17.0, 61.0])
+    assert out["inside"].tolist() == [False, False, True, True]
+    assert out["inside_wide"].iloc[1:].tolist() == [True, True, True]
+    # the last month's own outcome does not move its margin
+    changed = forward_widened_range(expected, low, high, [15.0, 10.0, 12.0, 400.0])
+    assert changed["margin"].iloc[-1] == pytest.approx(out["margin"].iloc[-1])
+    assert not changed["inside_wide"].iloc[-1]
+    # the low end never goes below zero
+    floored = forward_widened_range([1.0, 1.0], [0.0, 0.0], [2.0, 2.0], [5.0, 1.0])
+    assert floored["low_wide"].iloc[1] == 0.0
+    with pytest.raises(ValueError):
+        forward_widened_range(expected, low, high, actual[:-1])
+    with pytest.raises(ValueError):
+        forward_widened_range(expected, low, high, actual, min_history=0)

@@ -123,6 +123,45 @@ def test_names_follow_the_profile_not_the_cluster_number():
         seg.name_clusters(np.zeros((len(protos) + 1, 3)))
 
 
+def test_names_can_be_restricted_to_another_fits_segments():
+    rules = load_segment_rules()
+    protos = {s["key"]: [s["prototype"][c] for c in seg.RFM_COLUMNS] for s in rules["segments"]}
+    # a bottom centre sitting exactly on the Hibernating prototype ...
+    centers = np.array([protos["champions"], protos["loyal"], protos["hibernating"]])
+    assert seg.name_clusters(centers)[-1] == "hibernating"
+    # ... takes the name of the delivered bottom segment when only those names are allowed
+    allowed = ("champions", "loyal", "lost")
+    assert seg.name_clusters(centers, segment_keys=allowed) == ["champions", "loyal", "lost"]
+    with pytest.raises(ValueError, match="unknown"):
+        seg.name_clusters(centers, segment_keys=("champions", "nobody"))
+    with pytest.raises(ValueError, match="allowed"):
+        seg.name_clusters(centers, segment_keys=("champions", "lost"))
+
+
+def test_next_period_check_uses_the_delivered_names(cdnow_like):
+    rfm = seg.rfm_table(cdnow_like)
+    delivered = seg.fit_segments(rfm, k=3).cluster_keys
+    check = seg.next_period_check(
+        cdnow_like,
+        split="1997-07-01",
+        end="1998-07-01",
+        ks=range(2, 6),
+        n_seeds=3,
+        segment_keys=delivered,
+    )
+    assert set(check.model.cluster_keys) == set(delivered)
+    names = {s["key"]: s["name"] for s in load_segment_rules()["segments"]}
+    assert list(check.table.index) == [n for k, n in names.items() if k in set(delivered)]
+
+
+def test_bottom_segments_are_not_dropped():
+    # the next-period check found that most bottom-segment customers come back
+    by_key = {s["key"]: s for s in load_segment_rules()["segments"]}
+    for key in ("hibernating", "lost"):
+        assert "drop after" not in by_key[key]["strategy"]
+        assert by_key[key]["budget"] == "low"
+
+
 def test_fitted_segments_are_named_by_rule_and_stable_across_seeds():
     rfm = three_groups()
     a = seg.assign_segments(seg.fit_segments(rfm, k=3, random_state=0), rfm)
@@ -234,6 +273,11 @@ def test_recorded_chapter_figures(recorded_metrics):
     assert m["retail_customers"] == 4324
     assert 3 <= m["k"] <= 8
     assert m["retail_next"]["came_back_diff_low"] > 0
+    # one name per segment: the next-period checks speak the delivered segments' names
+    for names in m["next_segments"].values():
+        assert names == m["segment_order"]
+    assert sorted(m["segment_order"]) == sorted(m["segments"])
+    assert m["retail_next"]["worst_segment"] == m["segment_order"][-1]
     if not m["cdnow_is_demo"]:
         assert m["cdnow_next"]["customers"] == 23500
         assert m["cdnow_next"]["came_back_diff_low"] > 0
