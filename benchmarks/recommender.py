@@ -156,7 +156,8 @@ def main(argv: list[str] | None = None) -> None:
     print(f"\n{shipped}: {xgb_model.best_iteration_ + 1} rounds, calibration "
           f"'{xgb_model.calibration_method_}' chosen on separate customers:")  # fmt: skip
     print(xgb_model.calibration_report_.round(6).to_string())
-    table = per_product(xgb_model.predict_proba(split.masked), held, split.hidden)
+    xgb_proba = xgb_model.predict_proba(split.masked)
+    table = per_product(xgb_proba, held, split.hidden)
     print(f"\n== {shipped} per product (customers whose hidden product it is) ==")
     print(table.sort_values("n_hidden", ascending=False).round(4).to_string())
 
@@ -172,7 +173,7 @@ def main(argv: list[str] | None = None) -> None:
         "top-offer ece": (xgb_res[("overall", "top_ece")], "<="),
     }
     chance = chance_calibration_error(
-        xgb_model.predict_proba(split.masked).to_numpy().max(axis=1),
+        xgb_proba.to_numpy().max(axis=1),
         random_state=args.random_state,
     )
     print(f"\ntop-offer ECE that exact probabilities would show on {len(split.masked)} customers "
