@@ -3,8 +3,8 @@
 The Insurance Company benchmark (Sentient Machine Research, 2000) has 5,822 training
 customers with the target ``CARAVAN`` and 4,000 evaluation customers. Their targets
 (``tictgts2000.txt``) are public on UCI, but this project deliberately does not use them:
-the evaluation rows are kept for independent scoring. The task: choose the 800 evaluation customers most likely to hold a caravan
-policy. LICENCE: non-commercial research and education only; the data is never copied
+the evaluation rows are kept for independent scoring. The task: choose the 800
+evaluation customers most likely to hold a caravan policy. LICENCE: non-commercial research and education only; the data is never copied
 into this repository.
 
 This module holds what is specific to that benchmark: column descriptions in plain
@@ -457,9 +457,8 @@ def shap_direction(
     ``min_count`` customers. If it ends higher than it starts and never falls as the value
     rises (steps against the trend smaller than ``tolerance`` times the range of the means
     are ignored), the direction is "higher -> more likely"; in the mirror case, "higher ->
-    less likely"; otherwise the
-    effect is non-monotone and the label names the values that push up (mean SHAP above 0)
-    and those that push down.
+    less likely"; otherwise the effect is non-monotone and the label names the values that
+    push up (mean SHAP above 0) and those that push down.
 
     Parameters
     ----------

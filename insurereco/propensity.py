@@ -75,23 +75,23 @@ __all__ = [
     "binary_target",
     "break_even_threshold",
     "campaign_scenario",
-    "forward_widened_range",
     "capture_at_top",
     "check_leakage",
     "classification_metrics",
     "compare_segmented",
     "fit_estimator",
     "fit_propensity",
+    "forward_widened_range",
     "infer_schema",
     "learning_curve_table",
     "load_rules",
     "make_estimator",
     "metrics_table",
-    "pooled_and_within_auc",
     "plot_capture_curve",
     "plot_learning_curve",
     "plot_reliability",
     "plot_roi_by_depth",
+    "pooled_and_within_auc",
     "read_table",
     "repeated_split_scores",
     "roi_at_thresholds",
@@ -1302,8 +1302,10 @@ def forward_widened_range(
     Returns
     -------
     DataFrame
-        ``margin``, ``low_wide``, ``high_wide``, ``inside`` (actual within the chance-only
-        range) and ``inside_wide`` (within the widened range; NaN without a margin).
+        ``rel_error`` (the forecast's own ``|actual - expected| / expected``, NaN when
+        nothing was expected), ``margin``, ``low_wide``, ``high_wide``, ``inside`` (actual
+        within the chance-only range) and ``inside_wide`` (within the widened range; NaN
+        without a margin).
     """
     e, lo, hi, a = (np.asarray(v, dtype=float) for v in (expected, low, high, actual))
     if not (e.shape == lo.shape == hi.shape == a.shape) or e.ndim != 1:
@@ -1314,13 +1316,14 @@ def forward_widened_range(
     margin = np.full(len(e), np.nan)
     for i in range(min_history, len(e)):
         margin[i] = np.nanmean(rel_error[:i])
-    low_wide = np.maximum(lo - margin * e, 0.0)
+    low_wide = np.maximum(lo - margin * e, 0.0)  # NaN where the margin is NaN
     high_wide = hi + margin * e
     inside_wide = np.where(np.isnan(margin), np.nan, (low_wide <= a) & (a <= high_wide))
     return pd.DataFrame(
         {
+            "rel_error": rel_error,
             "margin": margin,
-            "low_wide": np.where(np.isnan(margin), np.nan, low_wide),
+            "low_wide": low_wide,
             "high_wide": high_wide,
             "inside": (lo <= a) & (a <= hi),
             "inside_wide": inside_wide,

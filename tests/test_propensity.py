@@ -325,7 +325,9 @@ def test_forward_widened_range_uses_only_earlier_errors():
     actual = [15.0, 10.0, 12.0, 41.0]
     out = forward_widened_range(expected, low, high, actual)
     # relative errors 0.5, 0.5, 0.2, 0.025; margins are means of the earlier ones
+    assert out["rel_error"].tolist() == pytest.approx([0.5, 0.5, 0.2, 0.025])
     assert np.isnan(out["margin"].iloc[0]) and np.isnan(out["inside_wide"].iloc[0])
+    assert np.isnan(out["low_wide"].iloc[0]) and np.isnan(out["high_wide"].iloc[0])
     assert out["margin"].iloc[1:].tolist() == pytest.approx([0.5, 0.5, 0.4])
     assert out["low_wide"].iloc[1:].tolist() == pytest.approx([7.0, 3.0, 19.0])
     assert out["high_wide"].iloc[1:].tolist() == pytest.approx([33.0, 17.0, 61.0])
