@@ -29,6 +29,7 @@ __all__ = [
     "demo_banner",
     "format_table",
     "glue",
+    "panel_grid",
     "is_ci",
     "read_metrics",
     "threads",
@@ -178,27 +179,134 @@ def resolve_dataset(
 
 #: Cell padding and alignment of the book's tables (numbers never run into each other).
 _TABLE_STYLES = [
-    {"selector": "th, td", "props": "padding: 0.2em 0.8em; text-align: right;"},
+    {"selector": "th, td", "props": "padding: 0.2em 0.5em; text-align: right;"},
     {"selector": "th", "props": "border-bottom: 1px solid #999;"},
 ]
+
+#: A table holding a number this large writes its numbers from 1,000 up with thousands
+#: separators, in every column alike; tables of smaller numbers (years, codes) have none.
+_THOUSANDS_FROM = 10_000
+
+#: A column of words wider than this many characters keeps a readable minimum width.
+_LONG_TEXT = 40
+
+
+def _is_number(column: pd.Series) -> bool:
+    """True for a column of numbers (true/false flags are not numbers here)."""
+    return pd.api.types.is_numeric_dtype(column) and not pd.api.types.is_bool_dtype(column)
+
+
+def _looks_numeric(column: pd.Series) -> bool:
+    """True for numbers, and for text that starts like one (such as "0.08 [0.07, 0.09]")."""
+    if pd.api.types.is_bool_dtype(column):
+        return False
+    if _is_number(column):
+        return True
+    text = column.dropna().astype(str)
+    text = text[~text.isin(["–", "-", ""])]  # placeholders of a missing value
+    return bool(len(text)) and bool(text.str.match(r"\s*[-+\u2212\u2013]?[\d.]").all())
+
+
+def _number_format(column: pd.Series, precision: int, *, separators: bool) -> str:
+    """Format string of a numeric column: whole numbers without decimals; with ``separators``,
+    commas in a column that reaches 1,000."""
+    values = column.dropna().astype(float)
+    sep = "," if separators and len(values) and values.abs().max() >= 1_000 else ""
+    whole = pd.api.types.is_integer_dtype(column) or bool(
+        len(values) and np.isfinite(values).all() and (values == values.round()).all()
+    )
+    return f"{{:{sep}.{0 if whole else precision}f}}"
+
+
+def _needs_separators(numbers: pd.DataFrame) -> bool:
+    """True when any number of the table reaches :data:`_THOUSANDS_FROM`."""
+    values = numbers.to_numpy(dtype=float, na_value=np.nan)
+    return bool(values.size) and bool(np.nanmax(np.abs(values), initial=0) >= _THOUSANDS_FROM)
+
+
+def _yes_no(flag: bool) -> str:
+    """A true/false cell in words."""
+    return "yes" if flag else "no"
+
+
+def _column_styles(df: pd.DataFrame) -> list[dict[str, str]]:
+    """Per-column styles: words left-aligned (header too), long ones with a minimum width;
+    numbers written as text (a value and its interval) kept on one line."""
+    styles = []
+    for i, name in enumerate(df.columns):
+        column = df[name]
+        if _is_number(column):
+            continue
+        if _looks_numeric(column):
+            styles.append({"selector": f"td.col{i}", "props": "white-space: nowrap;"})
+            continue
+        props = "text-align: left;"
+        if column.dropna().astype(str).str.len().max() > _LONG_TEXT:
+            props += " min-width: 12em;"
+        styles.append({"selector": f"td.col{i}, th.col_heading.col{i}", "props": props})
+    return styles
 
 
 def format_table(df: pd.DataFrame, *, precision: int = 3, percent: tuple[str, ...] = ()):
     """Style a table for the book: fixed precision, percentages, padded cells, no index clutter.
 
     Floats get ``precision`` decimals and ``percent`` columns one-decimal percentages.
+    Whole numbers show no decimals; in a table with a number of 10,000 or more, numbers
+    from 1,000 up get thousands separators,
+    column names show spaces for underscores, columns of words are left-aligned, and a
+    value written with its interval stays on one line; true/false cells read yes/no.
 
     Returns
     -------
     pandas.io.formats.style.Styler
     """
-    formats: dict[str, str] = {
-        c: f"{{:.{precision}f}}" for c in df.select_dtypes("float").columns if c not in percent
+    numbers = [c for c in df.columns if _is_number(df[c]) and c not in percent]
+    separators = _needs_separators(df[numbers])
+    formats: dict[Any, str | Callable[[bool], str]] = {
+        c: _number_format(df[c], precision, separators=separators) for c in numbers
     }
     formats.update({c: "{:.1%}" for c in percent})
+    formats.update({c: _yes_no for c in df.columns if pd.api.types.is_bool_dtype(df[c])})
     styler = df.style.format(formats, na_rep="–")
-    styler = styler.set_table_styles(_TABLE_STYLES).set_uuid(f"t{next(_TABLE_IDS)}")
+    styler = styler.format_index(lambda label: str(label).replace("_", " "), axis=1)
+    styles = _TABLE_STYLES + _column_styles(df)
+    styler = styler.set_table_styles(styles).set_uuid(f"t{next(_TABLE_IDS)}")
     return styler.hide(axis="index")
+
+
+def panel_grid(n_panels: int, *, ncols: int = 2, panel_size: tuple[float, float] = (5.0, 4.0)):
+    """A figure of ``n_panels`` axes, ``ncols`` to a row, sized for the book's text column.
+
+    Four panels in one row shrink to unreadable labels in the book; two to a row keep
+    them legible. Unused cells of the last row are removed.
+
+    Parameters
+    ----------
+    n_panels : int
+        Number of axes wanted (at least 1).
+    ncols : int, default 2
+        Panels per row.
+    panel_size : (float, float), default (5.0, 4.0)
+        Width and height of one panel, in inches.
+
+    Returns
+    -------
+    fig : matplotlib.figure.Figure
+    axes : list of matplotlib.axes.Axes
+        One per panel, row by row.
+    """
+    import matplotlib.pyplot as plt
+
+    if n_panels < 1:
+        raise ValueError(f"n_panels must be at least 1, got {n_panels}")
+    ncols = min(ncols, n_panels)
+    nrows = math.ceil(n_panels / ncols)
+    width, height = panel_size
+    fig, grid = plt.subplots(nrows, ncols, figsize=(width * ncols, height * nrows), squeeze=False)
+    axes = list(grid.ravel())
+    for ax in axes[n_panels:]:
+        ax.remove()
+    return fig, axes[:n_panels]
 
 
 @contextmanager

@@ -68,9 +68,78 @@ def test_format_table_ids_are_deterministic_and_unique():
     assert first != second  # distinct ids: no CSS clash between two tables on one page
 
 
+def test_format_table_shows_whole_numbers_plainly_and_big_ones_with_separators():
+    df = pd.DataFrame(
+        {
+            "profit": [42470.0, 5200.0],  # whole numbers held as floats (after a transpose)
+            "expected": [50.918, 1100.77],
+            "n_treatment": [6414, 875],
+            "rows_left": [393526, 432],
+        }
+    )
+    html = reporting.format_table(df, precision=2).to_html()
+    assert ">42,470<" in html and ">5,200<" in html and "42470.00" not in html
+    assert ">50.92<" in html and ">1,100.77<" in html
+    assert ">6,414<" in html and ">875<" in html  # every column alike, not just the big one
+    assert ">393,526<" in html and ">432<" in html
+    assert ">rows left<" in html and "rows_left" not in html  # readable headers
+
+
+def test_format_table_leaves_small_tables_without_separators():
+    html = reporting.format_table(pd.DataFrame({"year": [2008, 2010], "n": [1991, 5]})).to_html()
+    assert ">2008<" in html and ">1991<" in html and "," not in html.split("</style>")[1]
+
+
+def test_format_table_writes_flags_as_yes_or_no():
+    html = reporting.format_table(pd.DataFrame({"within range": [True, False]})).to_html()
+    assert ">yes<" in html and ">no<" in html and "True" not in html
+
+
+def test_format_table_left_aligns_words_not_numbers():
+    df = pd.DataFrame(
+        {
+            "n": [1, 2],
+            "reason": [
+                "rows read",
+                "a long reason that takes more than one line to say in a table",
+            ],
+            "interval": ["0.0883 [0.0866, 0.0905]", "–"],  # a dash stands for no value
+            "change": ["−0.5 [−1, 0]", "-2"],
+        }
+    )
+    html = reporting.format_table(df).to_html()
+    styles = " ".join(html.split("</style>")[0].split())
+    left = "{ text-align: left; min-width: 12em; }"  # long words keep a readable width
+    assert f"td.col1 {left}" in styles and f"th.col_heading.col1 {left}" in styles
+    assert "col0" not in styles  # numbers stay right-aligned
+    for written in ("col2", "col3"):  # numbers written as text: right-aligned, on one line
+        assert f"td.{written} {{ white-space: nowrap; }}" in styles
+        assert f"th.col_heading.{written}" not in styles
+
+
 def test_target_verdict_counts_splits_meeting_a_target():
     verdict = reporting.target_verdict
     assert verdict([0.027, 0.029], 0.0258, lower_is_better=True) == "no split meets it"
     assert verdict([0.89, 0.90, 0.91], 0.90, lower_is_better=False) == "2 of 3 splits meet it"
     assert verdict([0.025, 0.0258], 0.0258, lower_is_better=True) == "every split meets it"
     assert verdict(pd.Series([0.95]), 0.90, lower_is_better=True) == "no split meets it"
+
+
+@pytest.mark.parametrize(
+    ("n_panels", "shape"), [(1, (1, 1)), (3, (2, 2)), (4, (2, 2)), (5, (3, 2))]
+)
+def test_panel_grid_puts_two_panels_to_a_row_and_drops_empty_cells(n_panels, shape):
+    import matplotlib.pyplot as plt
+
+    fig, axes = reporting.panel_grid(n_panels, panel_size=(5.0, 4.0))
+    try:
+        assert len(axes) == n_panels == len(fig.axes)  # no empty frame left in the last row
+        rows, cols = shape
+        assert tuple(fig.get_size_inches()) == (5.0 * cols, 4.0 * rows)
+    finally:
+        plt.close(fig)
+
+
+def test_panel_grid_refuses_no_panels():
+    with pytest.raises(ValueError, match="at least 1"):
+        reporting.panel_grid(0)
