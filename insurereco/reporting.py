@@ -247,10 +247,18 @@ def _column_styles(df: pd.DataFrame) -> list[dict[str, str]]:
     return styles
 
 
-def format_table(df: pd.DataFrame, *, precision: int = 3, percent: tuple[str, ...] = ()):
+def format_table(
+    df: pd.DataFrame,
+    *,
+    precision: int = 3,
+    percent: tuple[str, ...] = (),
+    decimals: Mapping[Any, int] | None = None,
+):
     """Style a table for the book: fixed precision, percentages, padded cells, no index clutter.
 
-    Floats get ``precision`` decimals and ``percent`` columns one-decimal percentages.
+    Floats get ``precision`` decimals, or ``decimals[column]`` for the columns it names
+    (counts of customers to one decimal beside a score to four, say), and ``percent``
+    columns one-decimal percentages.
     Whole numbers show no decimals; in a table with a number of 10,000 or more, numbers
     from 1,000 up get thousands separators,
     column names show spaces for underscores, columns of words are left-aligned, and a
@@ -263,7 +271,8 @@ def format_table(df: pd.DataFrame, *, precision: int = 3, percent: tuple[str, ..
     numbers = [c for c in df.columns if _is_number(df[c]) and c not in percent]
     separators = _needs_separators(df[numbers])
     formats: dict[Any, str | Callable[[bool], str]] = {
-        c: _number_format(df[c], precision, separators=separators) for c in numbers
+        c: _number_format(df[c], (decimals or {}).get(c, precision), separators=separators)
+        for c in numbers
     }
     formats.update({c: "{:.1%}" for c in percent})
     formats.update({c: _yes_no for c in df.columns if pd.api.types.is_bool_dtype(df[c])})

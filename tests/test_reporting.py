@@ -85,6 +85,12 @@ def test_format_table_shows_whole_numbers_plainly_and_big_ones_with_separators()
     assert ">rows left<" in html and "rows_left" not in html  # readable headers
 
 
+def test_format_table_takes_decimals_per_column():
+    df = pd.DataFrame({"expected": [1983.486], "ece": [0.00812]})
+    html = reporting.format_table(df, precision=4, decimals={"expected": 1}).to_html()
+    assert ">1983.5<" in html and ">0.0081<" in html
+
+
 def test_format_table_leaves_small_tables_without_separators():
     html = reporting.format_table(pd.DataFrame({"year": [2008, 2010], "n": [1991, 5]})).to_html()
     assert ">2008<" in html and ">1991<" in html and "," not in html.split("</style>")[1]
