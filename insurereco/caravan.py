@@ -4,8 +4,8 @@ The Insurance Company benchmark (Sentient Machine Research, 2000) has 5,822 trai
 customers with the target ``CARAVAN`` and 4,000 evaluation customers. Their targets
 (``tictgts2000.txt``) are public on UCI, but this project deliberately does not use them:
 the evaluation rows are kept for independent scoring. The task: choose the 800
-evaluation customers most likely to hold a caravan policy. LICENCE: non-commercial research and education only; the data is never copied
-into this repository.
+evaluation customers most likely to hold a caravan policy. LICENCE: non-commercial
+research and education only; the data is never copied into this repository.
 
 This module holds what is specific to that benchmark: column descriptions in plain
 words, a synthetic stand-in (:func:`make_coil_like`), the repeated cross-validation

@@ -30,6 +30,7 @@ __all__ = [
     "format_table",
     "glue",
     "panel_grid",
+    "range_text",
     "is_ci",
     "read_metrics",
     "threads",
@@ -196,12 +197,8 @@ def _is_number(column: pd.Series) -> bool:
     return pd.api.types.is_numeric_dtype(column) and not pd.api.types.is_bool_dtype(column)
 
 
-def _looks_numeric(column: pd.Series) -> bool:
-    """True for numbers, and for text that starts like one (such as "0.08 [0.07, 0.09]")."""
-    if pd.api.types.is_bool_dtype(column):
-        return False
-    if _is_number(column):
-        return True
+def _is_written_number(column: pd.Series) -> bool:
+    """True for text that starts like a number (such as "0.08 [0.07, 0.09]")."""
     text = column.dropna().astype(str)
     text = text[~text.isin(["–", "-", ""])]  # placeholders of a missing value
     return bool(len(text)) and bool(text.str.match(r"\s*[-+\u2212\u2013]?[\d.]").all())
@@ -221,7 +218,7 @@ def _number_format(column: pd.Series, precision: int, *, separators: bool) -> st
 def _needs_separators(numbers: pd.DataFrame) -> bool:
     """True when any number of the table reaches :data:`_THOUSANDS_FROM`."""
     values = numbers.to_numpy(dtype=float, na_value=np.nan)
-    return bool(values.size) and bool(np.nanmax(np.abs(values), initial=0) >= _THOUSANDS_FROM)
+    return bool(np.nanmax(np.abs(values), initial=0) >= _THOUSANDS_FROM)
 
 
 def _yes_no(flag: bool) -> str:
@@ -237,7 +234,7 @@ def _column_styles(df: pd.DataFrame) -> list[dict[str, str]]:
         column = df[name]
         if _is_number(column):
             continue
-        if _looks_numeric(column):
+        if _is_written_number(column):
             styles.append({"selector": f"td.col{i}", "props": "white-space: nowrap;"})
             continue
         props = "text-align: left;"
@@ -260,9 +257,9 @@ def format_table(
     (counts of customers to one decimal beside a score to four, say), and ``percent``
     columns one-decimal percentages.
     Whole numbers show no decimals; in a table with a number of 10,000 or more, numbers
-    from 1,000 up get thousands separators,
-    column names show spaces for underscores, columns of words are left-aligned, and a
-    value written with its interval stays on one line; true/false cells read yes/no.
+    from 1,000 up get thousands separators. Column names show spaces for underscores,
+    columns of words are left-aligned, a value written with its interval stays on one
+    line, and true/false cells read yes/no.
 
     Returns
     -------
@@ -281,6 +278,22 @@ def format_table(
     styles = _TABLE_STYLES + _column_styles(df)
     styler = styler.set_table_styles(styles).set_uuid(f"t{next(_TABLE_IDS)}")
     return styler.hide(axis="index")
+
+
+def range_text(low, high, *, spec: str = ".1f") -> list[str]:
+    """Each pair of bounds as "low to high", both written with the format ``spec``.
+
+    A pair whose low bound is missing reads "–" (no range), as missing cells do in
+    :func:`format_table`.
+
+    Examples
+    --------
+    >>> range_text([0.951, None], [0.985, None], spec=".1%")
+    ['95.1% to 98.5%', '–']
+    """
+    return [
+        f"{a:{spec}} to {b:{spec}}" if pd.notna(a) else "–" for a, b in zip(low, high, strict=True)
+    ]
 
 
 def panel_grid(n_panels: int, *, ncols: int = 2, panel_size: tuple[float, float] = (5.0, 4.0)):

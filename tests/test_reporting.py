@@ -149,3 +149,13 @@ def test_panel_grid_puts_two_panels_to_a_row_and_drops_empty_cells(n_panels, sha
 def test_panel_grid_refuses_no_panels():
     with pytest.raises(ValueError, match="at least 1"):
         reporting.panel_grid(0)
+
+
+def test_range_text_writes_bounds_and_a_dash_for_no_range():
+    assert reporting.range_text([0.951, np.nan], [0.985, np.nan], spec=".1%") == [
+        "95.1% to 98.5%",
+        "–",
+    ]
+    assert reporting.range_text(pd.Series([146.6]), pd.Series([159.6])) == ["146.6 to 159.6"]
+    with pytest.raises(ValueError):
+        reporting.range_text([1.0, 2.0], [3.0])  # bounds must pair up
