@@ -110,8 +110,21 @@ def brier_score(
     return float(np.average((p - outcome) ** 2, weights=weight))
 
 
+#: Lower edge of the first geometric bin of ``strategy="log"``; smaller probabilities share
+#: one bin from 0.
+LOG_BIN_FLOOR = 1e-4
+
+
 def _bin_index(p: np.ndarray, n_bins: int) -> np.ndarray:
     return np.minimum((p * n_bins).astype(int), n_bins - 1)
+
+
+def _bin_edges(n_bins: int, strategy: str) -> np.ndarray:
+    if strategy == "uniform":
+        return np.linspace(0.0, 1.0, n_bins + 1)
+    if strategy == "log":
+        return np.concatenate([[0.0], np.geomspace(LOG_BIN_FLOOR, 1.0, n_bins)])
+    raise ValueError(f"strategy must be 'uniform' or 'log', got {strategy!r}")
 
 
 def reliability_table(
@@ -119,9 +132,21 @@ def reliability_table(
     y: np.ndarray,
     *,
     n_bins: int = 15,
+    strategy: str = "uniform",
     sample_weight: np.ndarray | None = None,
 ) -> pd.DataFrame:
-    """Bin predictions into equal-width bins and compare mean prediction with outcome rate.
+    """Bin predictions and compare mean prediction with outcome rate in each bin.
+
+    Parameters
+    ----------
+    proba, y, sample_weight
+        As in :func:`one_vs_rest`.
+    n_bins : int, default 15
+    strategy : {"uniform", "log"}, default "uniform"
+        ``"uniform"``: equal-width bins (those of :func:`expected_calibration_error`).
+        ``"log"``: one bin from 0 to :data:`LOG_BIN_FLOOR`, then ``n_bins - 1`` bins of
+        equal width on a log scale up to 1, which resolves the many small probabilities
+        of a multi-class model (for a reliability diagram on log axes).
 
     Returns
     -------
@@ -130,17 +155,20 @@ def reliability_table(
         ``observed_rate``, ``weight`` (sum of weights) and ``count``.
     """
     p, outcome, weight = one_vs_rest(proba, y, sample_weight=sample_weight)
-    index = _bin_index(p, n_bins)
+    edges = _bin_edges(n_bins, strategy)
+    if strategy == "uniform":  # the ECE's own binning, exact at the edges
+        index = _bin_index(p, n_bins)
+    else:
+        index = np.clip(np.searchsorted(edges, p, side="right") - 1, 0, n_bins - 1)
     w = np.bincount(index, weights=weight, minlength=n_bins)
     wp = np.bincount(index, weights=weight * p, minlength=n_bins)
     wy = np.bincount(index, weights=weight * outcome, minlength=n_bins)
     count = np.bincount(index, minlength=n_bins)
     keep = w > 0
-    edges = np.arange(n_bins) / n_bins
     return pd.DataFrame(
         {
-            "bin_low": edges[keep],
-            "bin_high": edges[keep] + 1.0 / n_bins,
+            "bin_low": edges[:-1][keep],
+            "bin_high": edges[1:][keep],
             "mean_predicted": wp[keep] / w[keep],
             "observed_rate": wy[keep] / w[keep],
             "weight": w[keep],
@@ -430,15 +458,19 @@ def plot_reliability(
     *,
     ax,
     n_bins: int = 15,
+    strategy: str = "uniform",
     sample_weight: np.ndarray | None = None,
     label: str | None = None,
     **plot_kwargs,
 ):
     """Draw a reliability diagram (mean predicted vs observed rate per bin) on ``ax``.
 
-    The diagonal marks perfect calibration. Returns ``ax``.
+    The diagonal marks perfect calibration; ``strategy`` is that of
+    :func:`reliability_table` (``"log"`` for log axes). Returns ``ax``.
     """
-    table = reliability_table(proba, y, n_bins=n_bins, sample_weight=sample_weight)
+    table = reliability_table(
+        proba, y, n_bins=n_bins, strategy=strategy, sample_weight=sample_weight
+    )
     ax.plot([0, 1], [0, 1], linestyle=":", color="grey", linewidth=1)
     ax.plot(table["mean_predicted"], table["observed_rate"], marker="o", label=label, **plot_kwargs)
     ax.set_xlim(0, 1)

@@ -229,9 +229,11 @@ def reasons_from_contributions(
     contributions, and only positive contributions count. A raw code cannot be
     told to a customer as it stands; with ``offered``, the coded reason says what
     its positive contribution means, e.g. "occupation code 0OJM (a group the model
-    rates likelier to take QBOL)". Not holding the offered product itself is true
-    of every offer and says nothing to a CRM user, so that contribution is never a
-    reason.
+    rates likelier to take QBOL)"; the products not held likewise read "does not
+    hold K6QO (the model rates customers without it likelier to take QBOL)", since
+    an absence alone looks like no reason to a CRM user. Not holding the offered
+    product itself is true of every offer and says nothing, so that contribution is
+    never a reason.
 
     Parameters
     ----------
@@ -242,7 +244,7 @@ def reasons_from_contributions(
     top_n : int, default 3
     offered : array-like of str, optional
         The product explained in each row; its own "does not hold" contribution is
-        dropped, and the coded reason names it.
+        dropped, and the coded and not-held reasons name it.
 
     Returns
     -------
@@ -281,9 +283,15 @@ def reasons_from_contributions(
             if g < 2:
                 mask = (held[i] if g == 0 else ~held[i]) & (values[i] > 0)
                 top = products[mask][np.argsort(-values[i][mask], kind="stable")][:3].tolist()
-                phrases.append(
+                phrase = (
                     f"holds {_join(top, 'and')}" if g == 0 else f"does not hold {_join(top, 'or')}"
                 )
+                if g == 1 and offered is not None:
+                    them = "it" if len(top) == 1 else "them"
+                    phrase += (
+                        f" (the model rates customers without {them} likelier to take {offered[i]})"
+                    )
+                phrases.append(phrase)
             elif g == 2:
                 up = np.flatnonzero(code_values[i] > 0)
                 up = up[np.argsort(-code_values[i][up], kind="stable")][:_MAX_CODES]

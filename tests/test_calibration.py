@@ -49,6 +49,21 @@ def test_ece_and_brier_by_hand():
     assert table["count"].tolist() == [2, 2]
 
 
+def test_log_bins_resolve_small_probabilities():
+    p = np.array([0.00005, 0.0005, 0.0006, 0.005, 0.05, 0.5, 0.9])
+    y = np.array([0, 0, 1, 0, 0, 1, 1])
+    # edges 0, 1e-4, 1e-3, 1e-2, 1e-1, 1: every decade is a bin of its own
+    table = reliability_table(p, y, n_bins=5, strategy="log")
+    assert table["bin_low"].tolist() == pytest.approx([0, 1e-4, 1e-3, 1e-2, 1e-1])
+    assert table["count"].tolist() == [1, 2, 1, 1, 2]
+    assert table["observed_rate"].tolist() == pytest.approx([0, 0.5, 0, 0, 1])
+    assert table["mean_predicted"].iloc[1] == pytest.approx(0.00055)
+    # equal-width bins lump the first five into one
+    assert reliability_table(p, y, n_bins=5)["count"].tolist() == [5, 1, 1]
+    with pytest.raises(ValueError, match="strategy must be"):
+        reliability_table(p, y, strategy="quantile")
+
+
 def test_top_label_ece_by_hand():
     # top offers 0.7 (right), 0.7 (wrong), 0.9 (right), 0.9 (right); bins of width .2
     # gaps |.7 - .5| (two rows) and |.9 - 1| (two rows)

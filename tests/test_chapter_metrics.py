@@ -161,3 +161,7 @@ def test_calibration_figures(recorded_metrics):
     assert m["top_offer_observed"] == pytest.approx(m["top_offer_expected"], rel=0.02)
     assert m["products_within_range"] >= m["products_checked"] - 2
     assert m["groups_outside_range"] == 3 and m["groups_checked"] == 15
+    # probabilities from 0.0001 to 0.01 (log-binned reliability panel): as many hidden
+    # products found as they add up to, within chance
+    assert m["small_expected"] == pytest.approx(48.3, abs=3)
+    assert m["small_low"] <= m["small_observed"] <= m["small_high"]

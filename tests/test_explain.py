@@ -101,6 +101,29 @@ def test_reasons_from_contributions_merges_basket_by_hand():
     assert offered.iloc[0] == "holds RVSZ and K6QO; aged 35-44"
 
 
+def test_not_holding_other_products_reads_as_what_the_model_makes_of_it():
+    features = pd.DataFrame(
+        {"holds_RVSZ": [1.0, 1.0], "holds_K6QO": [0.0, 0.0], "holds_ECY3": [0.0, 0.0],
+         "holds_QBOL": [0.0, 0.0]}
+    )  # fmt: skip
+    contrib = pd.DataFrame(
+        {"holds_RVSZ": [0.2, 0.2], "holds_K6QO": [0.5, 0.5], "holds_ECY3": [0.3, -0.1],
+         "holds_QBOL": [0.9, 0.9]}
+    )  # fmt: skip
+    words = reasons_from_contributions(contrib, features, top_n=2, offered=["QBOL", "QBOL"])
+    # the offer's own absence (0.9) is dropped; K6QO before ECY3; a negative one is no reason
+    assert words.iloc[0] == (
+        "does not hold K6QO or ECY3 (the model rates customers without them likelier to take "
+        "QBOL); holds RVSZ"
+    )
+    assert words.iloc[1] == (
+        "does not hold K6QO (the model rates customers without it likelier to take QBOL); "
+        "holds RVSZ"
+    )
+    plain = reasons_from_contributions(contrib, features, top_n=1)
+    assert plain.iloc[1] == "does not hold QBOL or K6QO"
+
+
 def test_coded_reasons_read_as_one_group_favouring_the_offer_in_shap_order():
     features = pd.DataFrame(
         {"holds_RVSZ": [1.0, 1.0], "holds_QBOL": [0.0, 0.0], "age": [38.0, 38.0],
@@ -244,7 +267,7 @@ def test_reasons_never_cite_not_holding_the_offered_product(setup):
     model, customers = setup
     offered = top_product(model, customers)
     words = reasons(model, customers)["reasons"].to_numpy()
-    not_held = [re.findall(r"does not hold ([^;]+)", w) for w in words]
+    not_held = [re.findall(r"does not hold ([^;(]+?)(?: \(|;|$)", w) for w in words]
     cited = [set(re.split(r", | or ", m[0])) if m else set() for m in not_held]
     assert any(cited), "the fixture should produce some 'does not hold' reasons"
     assert all(p not in c for p, c in zip(offered, cited, strict=True))
