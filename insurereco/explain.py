@@ -283,14 +283,13 @@ def reasons_from_contributions(
             if g < 2:
                 mask = (held[i] if g == 0 else ~held[i]) & (values[i] > 0)
                 top = products[mask][np.argsort(-values[i][mask], kind="stable")][:3].tolist()
-                phrase = (
-                    f"holds {_join(top, 'and')}" if g == 0 else f"does not hold {_join(top, 'or')}"
-                )
-                if g == 1 and offered is not None:
-                    them = "it" if len(top) == 1 else "them"
-                    phrase += (
-                        f" (the model rates customers without {them} likelier to take {offered[i]})"
-                    )
+                if g == 0:
+                    phrase = f"holds {_join(top, 'and')}"
+                else:
+                    phrase = f"does not hold {_join(top, 'or')}"
+                    if offered is not None:
+                        them = "it" if len(top) == 1 else "them"
+                        phrase += f" (the model rates customers without {them} likelier to take {offered[i]})"
                 phrases.append(phrase)
             elif g == 2:
                 up = np.flatnonzero(code_values[i] > 0)
