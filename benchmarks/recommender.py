@@ -2,15 +2,16 @@
 
 Protocol (:mod:`insurereco.protocol`): 20% of Train customers held out, one held
 product hidden per held-out customer (seeded), models fitted on the other 80%.
-Prints, for the popularity prior, the co-occurrence baseline and XGBoost (fitted on
-the training customers alone, and with the 10,000 Test customers as unlabelled
-customers, see :meth:`insurereco.models.XGBoostRecommender.fit`): the competition
-metric, Hit@1/3/5, MRR, multi-class log loss, ECE (pooled and of the top offer),
-overall and for non-dominant products, with bootstrap 95% intervals; XGBoost per-product hit rates and
-calibration comparison; then the command line timings: ``fit`` on all of Train
-(with Test as unlabelled customers), ``predict`` on 1,000,000 customers (the Test
-file repeated) with peak memory, and ``contacts`` with reasons on 100,000
-customers.
+Prints, for the popularity prior, the co-occurrence baseline and XGBoost (fitted on the
+training customers alone, and with the 10,000 Test customers as unlabelled customers,
+see :meth:`insurereco.models.XGBoostRecommender.fit`): the competition metric,
+Hit@1/3/5, MRR, multi-class log loss, ECE (pooled and of the top offer), overall and for
+non-dominant products, with bootstrap 95% intervals; XGBoost per-product hit rates and
+calibration comparison; the competition metric XGBoost without the Test customers
+expects on the held-out and on the Test customers (how hard the latter are); then the
+command line timings: ``fit`` on all of Train (with Test as unlabelled customers),
+``predict`` on 1,000,000 customers (the Test file repeated) with peak memory, and
+``contacts`` with reasons on 100,000 customers.
 
 Usage::
 
@@ -41,7 +42,7 @@ import pandas as pd
 from insurereco.calibration import chance_calibration_error
 from insurereco.contract import PRODUCTS
 from insurereco.data import find_data_file, load_zimnat
-from insurereco.metrics import dominant_products, evaluate, per_product
+from insurereco.metrics import dominant_products, evaluate, expected_competition_score, per_product
 from insurereco.models import CooccurrenceRecommender, PopularityRecommender, XGBoostRecommender
 from insurereco.protocol import evaluation_split, fit_model, held_matrix, repeated_evaluation
 
@@ -130,13 +131,13 @@ def main(argv: list[str] | None = None) -> None:
     }
     if unlabelled is not None:
         models[SHIPPED] = XGBoostRecommender(random_state=args.random_state)
-    results, timings = {}, {}
+    results, timings, probas = {}, {}, {}
     for name, model in models.items():
         start = time.perf_counter()
         fit_model(model, split.train, unlabelled=unlabelled if name == SHIPPED else None)
         fit_s = time.perf_counter() - start
         start = time.perf_counter()
-        proba = model.predict_proba(split.masked)
+        proba = probas[name] = model.predict_proba(split.masked)
         score_s = time.perf_counter() - start
         timings[name] = (fit_s, len(split.masked) / score_s)
         results[name] = evaluate(
@@ -161,6 +162,8 @@ def main(argv: list[str] | None = None) -> None:
     print(f"\n== {shipped} per product (customers whose hidden product it is) ==")
     print(table.sort_values("n_hidden", ascending=False).round(4).to_string())
 
+    if unlabelled is not None:
+        _print_expected(models["xgboost"], probas["xgboost"], results["xgboost"], unlabelled)
     if args.repeats > 1:
         _print_repeats(train, unlabelled, args)
 
@@ -185,6 +188,16 @@ def main(argv: list[str] | None = None) -> None:
         target = TARGETS[key]
         ok = value <= target if op == "<=" else value >= target
         print(f"{key:>20}: {value:10.5f}  target {op} {target:<8}  {'PASS' if ok else 'MISS'}")
+
+
+def _print_expected(model, proba, result, customers) -> None:
+    """Expected competition metric of the model without Test customers: held-out vs Test."""
+    held_out = expected_competition_score(proba).mean()
+    on_test = expected_competition_score(model.predict_proba(customers)).mean()
+    print("\n== How hard are the Test customers? (xgboost without them, split 0) ==")
+    print(f"expected competition metric: held-out {held_out:.5f} (scored "
+          f"{result['value'][('overall', 'competition')]:.5f}), Test customers {on_test:.5f}, "
+          f"difference {on_test - held_out:+.5f}")  # fmt: skip
 
 
 def _print_repeats(train: pd.DataFrame, unlabelled: pd.DataFrame | None, args) -> None:

@@ -24,6 +24,11 @@ Metrics:
   thousand customers it stays near 0.01 even for exact probabilities (see
   :func:`insurereco.calibration.chance_calibration_error`).
 
+:func:`expected_competition_score` gives, without any answer, the competition metric a
+customer would score on average if the probabilities were exact: on customers whose
+answers are unknown (such as the Zimnat Test file), it tells how hard they are for the
+model compared with held-out customers.
+
 Ranks count ties against the model (a hidden product tied with another is ranked
 below it). "Non-dominant" customers are those whose hidden product is not one of
 the two most held products (RVSZ and K6QO in Zimnat): always answering those two
@@ -43,6 +48,7 @@ __all__ = [
     "customer_scores",
     "dominant_products",
     "evaluate",
+    "expected_competition_score",
     "hidden_rank",
     "per_product",
 ]
@@ -134,6 +140,39 @@ def customer_scores(proba, held, hidden, *, products=None) -> pd.DataFrame:
     if isinstance(proba, pd.DataFrame):
         scores.index = proba.index
     return scores
+
+
+def expected_competition_score(proba) -> np.ndarray:
+    """Competition metric each customer would score on average if ``proba`` were exact.
+
+    The hidden product is drawn from the customer's row of ``proba``; the score of each
+    draw is the customer's competition metric (see :func:`customer_scores`), and the
+    expectation is taken over the draw. Held products (probability 0) cost nothing,
+    as in the metric. Averaged over customers, it is the score to expect from a
+    calibrated model on customers whose answers are unknown.
+
+    Parameters
+    ----------
+    proba : DataFrame or array, shape (customers, products)
+        Probability that each product is the hidden one; held products 0, each row
+        summing to one (a row that does not is rescaled to; an all-zero row scores 0).
+
+    Returns
+    -------
+    ndarray, shape (customers,)
+    """
+    matrix = np.asarray(proba, dtype=float)
+    if matrix.ndim != 2:
+        raise ValueError(f"proba must be a customers x products table, got shape {matrix.shape}")
+    if (matrix < 0).any() or not np.isfinite(matrix).all():
+        raise ValueError("proba must hold finite, non-negative probabilities")
+    total = matrix.sum(axis=1, keepdims=True)
+    chance = np.divide(matrix, total, out=np.zeros_like(matrix), where=total > 0)
+    p = np.clip(chance, _EPS, 1 - _EPS)
+    miss = np.log1p(-p)  # log(1 - p): a product not hidden, predicted with p
+    # if j is hidden: -log p_j for it, -log(1 - p_i) for every other product i
+    loss_if_hidden = -np.log(p) + miss - miss.sum(axis=1, keepdims=True)
+    return (chance * loss_if_hidden).sum(axis=1) / matrix.shape[1]
 
 
 def dominant_products(portfolio: pd.DataFrame, products, *, n: int = 2) -> tuple[str, ...]:

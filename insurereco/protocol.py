@@ -22,7 +22,7 @@ import pandas as pd
 from sklearn.base import clone
 
 from insurereco.contract import ID_COLUMN, PRODUCTS
-from insurereco.metrics import customer_scores, dominant_products
+from insurereco.metrics import customer_scores, dominant_products, expected_competition_score
 from insurereco.synthetic import mask_one_product
 
 __all__ = [
@@ -33,6 +33,7 @@ __all__ = [
     "evaluation_split",
     "expand_completions",
     "expand_portfolio",
+    "expected_score_check",
     "fit_model",
     "held_matrix",
     "held_out_summary",
@@ -404,16 +405,95 @@ def repeated_evaluation(
         (customers whose hidden product is not one of the two most held in training) and
         ``log_loss``.
     """
+    check_other_customers(unlabelled, portfolio)
+    splits = _split_fits(model, portfolio, n_repeats=n_repeats, test_size=test_size,
+                         unlabelled=unlabelled, fit=fit, random_state=random_state)  # fmt: skip
+    rows = {
+        seed: held_out_summary(fitted.predict_proba(split.masked), split, products=model.products)
+        for seed, split, fitted in splits
+    }
+    return pd.DataFrame.from_dict(rows, orient="index").rename_axis("split_seed")
+
+
+def _split_fits(model, portfolio, *, n_repeats, test_size, unlabelled, fit, random_state):
+    """Yield ``(seed, split, fitted)`` for the evaluation splits of :func:`repeated_evaluation`.
+
+    Split ``i`` is :func:`evaluation_split` with seed ``random_state + i``; a fresh clone of
+    ``model`` (with the same seed, when it takes a ``random_state``) is fitted on its
+    training customers.
+    """
     if n_repeats < 1:
         raise ValueError(f"n_repeats must be at least 1, got {n_repeats}")
-    check_other_customers(unlabelled, portfolio)
-    rows = {}
     for seed in range(random_state, random_state + n_repeats):
         split = evaluation_split(portfolio, test_size=test_size, random_state=seed)
         fitted = clone(model)
         if "random_state" in fitted.get_params():
             fitted.set_params(random_state=seed)
-        fitted = fit(fitted, split.train, unlabelled=unlabelled)
+        yield seed, split, fit(fitted, split.train, unlabelled=unlabelled)
+
+
+def expected_score_check(
+    model,
+    portfolio: pd.DataFrame,
+    customers: pd.DataFrame,
+    *,
+    n_repeats: int = 5,
+    test_size: float = 0.2,
+    fit: Callable = fit_model,
+    random_state: int = 0,
+) -> pd.DataFrame:
+    """How hard are customers without answers, compared with held-out customers?
+
+    The answers of some customers are unknown (the Zimnat Test file: the competition
+    scored it, but its answers are not public). On each evaluation split of
+    :func:`repeated_evaluation`, a clone of ``model`` is fitted on the training
+    customers (never on ``customers``) and gives its expected competition metric
+    (:func:`insurereco.metrics.expected_competition_score`, averaged over customers)
+    on the held-out customers and on ``customers``. On the held-out customers the
+    realised metric is also computed: when it matches the expected one, the model's
+    probabilities can be trusted to say how hard ``customers`` are, and the paired
+    difference (same model) says whether they are harder or easier than held-out
+    customers.
+
+    Parameters
+    ----------
+    model : Recommender
+        An (unfitted or fitted) recommender.
+    portfolio : DataFrame
+        Complete portfolios.
+    customers : DataFrame
+        Customers missing one unknown product, none of them in ``portfolio``.
+    n_repeats, test_size, fit, random_state
+        As in :func:`repeated_evaluation` (``fit`` is called without unlabelled
+        customers).
+
+    Returns
+    -------
+    DataFrame
+        Index ``split_seed``; columns ``realised`` and ``expected`` (held-out customers),
+        ``expected_customers`` (``customers``) and ``difference``
+        (``expected_customers - expected``).
+
+    Raises
+    ------
+    ValueError
+        If ``customers`` is empty, or shares customers with ``portfolio``.
+    """
+    if len(customers) == 0:
+        raise ValueError("customers holds no customer")
+    check_other_customers(customers, portfolio, role="labelled")
+    splits = _split_fits(model, portfolio, n_repeats=n_repeats, test_size=test_size,
+                         unlabelled=None, fit=fit, random_state=random_state)  # fmt: skip
+    rows = {}
+    for seed, split, fitted in splits:
         proba = fitted.predict_proba(split.masked)
-        rows[seed] = held_out_summary(proba, split, products=model.products)
+        expected = float(expected_competition_score(proba).mean())
+        rows[seed] = {
+            "realised": held_out_summary(proba, split, products=model.products)["competition"],
+            "expected": expected,
+            "expected_customers": float(
+                expected_competition_score(fitted.predict_proba(customers)).mean()
+            ),
+        }
+        rows[seed]["difference"] = rows[seed]["expected_customers"] - expected
     return pd.DataFrame.from_dict(rows, orient="index").rename_axis("split_seed")

@@ -141,6 +141,18 @@ def test_modelling_figures(recorded_metrics):
         (p["competition"] for p in curve), reverse=True
     )
     assert m["gain_per_doubling"] == pytest.approx(0.0014, abs=0.0005)
+    # the competition's test customers, by the model's own reckoning (the plain split models):
+    # it scores what it expects on held-out customers, and expects about as much on Test ones
+    check, mean = m["expected_check"], m["expected_check_mean"]
+    assert [r["split_seed"] for r in check] == [0, 1, 2, 3, 4]
+    assert [r["realised"] for r in check] == pytest.approx(
+        [p["competition"] for p in plain], abs=1e-6
+    )
+    assert mean["expected"] == pytest.approx(mean["realised"], abs=0.0005)
+    assert mean["difference"] == pytest.approx(0.0001, abs=0.0004)
+    assert m["expected_on_test"] == pytest.approx(
+        m["split_mean"]["competition"] + mean["difference"], abs=3e-6
+    )
     # the model beats both baselines where it matters: the non-dominant products
     assert m["xgb_hit3_non_dominant"] > m["cooccurrence_hit3_non_dominant"] + 0.1
     assert m["cooccurrence_hit3_non_dominant"] > m["popularity_hit3_non_dominant"]

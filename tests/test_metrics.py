@@ -11,6 +11,7 @@ from insurereco.metrics import (
     customer_scores,
     dominant_products,
     evaluate,
+    expected_competition_score,
     hidden_rank,
     per_product,
 )
@@ -87,3 +88,39 @@ def test_dominant_products_are_the_most_held(portfolio):
     from insurereco.contract import PRODUCTS
 
     assert dominant_products(portfolio, PRODUCTS) == ("RVSZ", "K6QO")
+
+
+def test_expected_competition_score_by_hand():
+    proba, held, _ = _example()
+    # customer 1: B (0.75) then C (0.25) hidden; each time the other product costs -ln(1 - p)
+    first = (0.75 * (-np.log(0.75) - np.log(0.75)) + 0.25 * (-np.log(0.25) - np.log(0.25))) / 3
+    second = (0.6 * (-np.log(0.6) - np.log(0.6)) + 0.4 * (-np.log(0.4) - np.log(0.4))) / 3
+    assert expected_competition_score(proba) == pytest.approx([first, second])
+    # a certain answer costs nothing; a row that does not sum to one is rescaled
+    assert expected_competition_score(np.array([[0.0, 1.0, 0.0]])) == pytest.approx(
+        [0.0], abs=1e-12
+    )
+    assert expected_competition_score(2 * proba.to_numpy()) == pytest.approx([first, second])
+    assert expected_competition_score(np.zeros((1, 3))) == pytest.approx([0.0], abs=1e-12)
+
+
+def test_expected_competition_score_is_what_exact_probabilities_score_on_average():
+    rng = np.random.default_rng(0)
+    proba = rng.dirichlet(np.full(5, 0.5), size=4000)
+    held = np.zeros_like(proba, dtype=int)
+    hidden = np.array([rng.choice(5, p=row) for row in proba]).astype(str)
+    realised = customer_scores(proba, held, hidden)["competition"].mean()
+    assert realised == pytest.approx(expected_competition_score(proba).mean(), rel=0.03)
+    # overconfident probabilities score worse than they expect
+    sharp = proba**3 / (proba**3).sum(axis=1, keepdims=True)
+    sharp_realised = customer_scores(sharp, held, hidden)["competition"].mean()
+    assert sharp_realised > 1.2 * expected_competition_score(sharp).mean()
+
+
+def test_expected_competition_score_refuses_bad_input():
+    with pytest.raises(ValueError, match="customers x products"):
+        expected_competition_score(np.array([0.5, 0.5]))
+    with pytest.raises(ValueError, match="finite, non-negative"):
+        expected_competition_score(np.array([[0.5, -0.5]]))
+    with pytest.raises(ValueError, match="finite, non-negative"):
+        expected_competition_score(np.array([[0.5, np.nan]]))

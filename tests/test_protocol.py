@@ -14,6 +14,7 @@ from insurereco.protocol import (
     evaluation_split,
     expand_completions,
     expand_portfolio,
+    expected_score_check,
     held_matrix,
     held_out_summary,
     learning_curve,
@@ -212,3 +213,46 @@ def test_held_out_summary_means_per_customer_scores(portfolio):
     )
     # an array in product order gives the same figures as the frame
     assert held_out_summary(proba.to_numpy(), split) == pytest.approx(summary)
+
+
+def test_expected_score_check_compares_other_customers_with_held_out_ones(portfolio):
+    from insurereco.metrics import expected_competition_score
+    from insurereco.models import CooccurrenceRecommender
+    from insurereco.synthetic import make_portfolio, mask_one_product
+
+    others = make_portfolio(400, random_state=9).assign(ID=lambda d: "U" + d["ID"])
+    customers, _ = mask_one_product(others, random_state=9)
+    model = CooccurrenceRecommender()
+    table = expected_score_check(model, portfolio, customers, n_repeats=2, random_state=3)
+    assert table.index.tolist() == [3, 4]
+    assert table.columns.tolist() == ["realised", "expected", "expected_customers", "difference"]
+    # split 4 by hand: the realised figure is repeated_evaluation's, the others expectations
+    split = evaluation_split(portfolio, random_state=4)
+    fitted = CooccurrenceRecommender().fit(split.train)
+    row = table.loc[4]
+    assert row["realised"] == pytest.approx(
+        repeated_evaluation(model, portfolio, n_repeats=1, random_state=4).loc[4, "competition"]
+    )
+    expected = expected_competition_score(fitted.predict_proba(split.masked)).mean()
+    assert row["expected"] == pytest.approx(expected)
+    assert row["expected_customers"] == pytest.approx(
+        expected_competition_score(fitted.predict_proba(customers)).mean()
+    )
+    assert row["difference"] == pytest.approx(row["expected_customers"] - expected)
+    # customers drawn like the portfolio's are about as hard as held-out ones
+    assert abs(table["difference"].mean()) < 0.2 * table["expected"].mean()
+    # fits never see the customers; labelled customers and empty files are refused
+    calls = []
+
+    def recording_fit(model, portfolio, *, unlabelled=None):
+        calls.append(unlabelled)
+        return model.fit(portfolio)
+
+    expected_score_check(model, portfolio, customers, n_repeats=1, fit=recording_fit)
+    assert calls == [None]
+    with pytest.raises(ValueError, match="also labelled customers"):
+        expected_score_check(model, portfolio, portfolio.head(3), n_repeats=1)
+    with pytest.raises(ValueError, match="no customer"):
+        expected_score_check(model, portfolio, customers.head(0), n_repeats=1)
+    with pytest.raises(ValueError, match="n_repeats"):
+        expected_score_check(model, portfolio, customers, n_repeats=0)
