@@ -8,10 +8,10 @@ see :meth:`insurereco.models.XGBoostRecommender.fit`): the competition metric,
 Hit@1/3/5, MRR, multi-class log loss, ECE (pooled and of the top offer), overall and for
 non-dominant products, with bootstrap 95% intervals; XGBoost per-product hit rates and
 calibration comparison; the competition metric XGBoost without the Test customers
-expects on the held-out and on the Test customers (how hard the latter are); then the
-command line timings: ``fit`` on all of Train (with Test as unlabelled customers),
-``predict`` on 1,000,000 customers (the Test file repeated) with peak memory, and
-``contacts`` with reasons on 100,000 customers.
+expects on the held-out and on the Test customers (how hard the latter are), and how far
+luck alone moves it; then the command line timings: ``fit`` on all of Train (with Test as
+unlabelled customers), ``predict`` on 1,000,000 customers (the Test file repeated) with
+peak memory, and ``contacts`` with reasons on 100,000 customers.
 
 Usage::
 
@@ -42,7 +42,13 @@ import pandas as pd
 from insurereco.calibration import chance_calibration_error
 from insurereco.contract import PRODUCTS
 from insurereco.data import find_data_file, load_zimnat
-from insurereco.metrics import dominant_products, evaluate, expected_competition_score, per_product
+from insurereco.metrics import (
+    competition_score_sd,
+    dominant_products,
+    evaluate,
+    expected_competition_score,
+    per_product,
+)
 from insurereco.models import CooccurrenceRecommender, PopularityRecommender, XGBoostRecommender
 from insurereco.protocol import evaluation_split, fit_model, held_matrix, repeated_evaluation
 
@@ -192,12 +198,15 @@ def main(argv: list[str] | None = None) -> None:
 
 def _print_expected(model, proba, result, customers) -> None:
     """Expected competition metric of the model without Test customers: held-out vs Test."""
+    proba_test = model.predict_proba(customers)
     held_out = expected_competition_score(proba).mean()
-    on_test = expected_competition_score(model.predict_proba(customers)).mean()
+    on_test = expected_competition_score(proba_test).mean()
     print("\n== How hard are the Test customers? (xgboost without them, split 0) ==")
     print(f"expected competition metric: held-out {held_out:.5f} (scored "
           f"{result['value'][('overall', 'competition')]:.5f}), Test customers {on_test:.5f}, "
           f"difference {on_test - held_out:+.5f}")  # fmt: skip
+    print(f"luck of the hidden-product draw, 95%: held-out +/-{2 * competition_score_sd(proba):.5f}"
+          f", Test customers +/-{2 * competition_score_sd(proba_test):.5f}")  # fmt: skip
 
 
 def _print_repeats(train: pd.DataFrame, unlabelled: pd.DataFrame | None, args) -> None:

@@ -27,7 +27,8 @@ Metrics:
 :func:`expected_competition_score` gives, without any answer, the competition metric a
 customer would score on average if the probabilities were exact: on customers whose
 answers are unknown (such as the Zimnat Test file), it tells how hard they are for the
-model compared with held-out customers.
+model compared with held-out customers. :func:`competition_score_sd` says how far the
+luck of which product was hidden alone moves that metric, averaged over customers.
 
 Ranks count ties against the model (a hidden product tied with another is ranked
 below it). "Non-dominant" customers are those whose hidden product is not one of
@@ -45,6 +46,7 @@ from insurereco.calibration import expected_calibration_error, top_label_calibra
 __all__ = [
     "ADDITIVE_METRICS",
     "competition_log_loss",
+    "competition_score_sd",
     "customer_scores",
     "dominant_products",
     "evaluate",
@@ -161,6 +163,40 @@ def expected_competition_score(proba) -> np.ndarray:
     -------
     ndarray, shape (customers,)
     """
+    chance, loss = _draw_losses(proba)
+    return (chance * loss).sum(axis=1)
+
+
+def competition_score_sd(proba) -> float:
+    """How far luck alone moves the competition metric of these customers, as one figure.
+
+    Which held product is hidden is a random draw. If ``proba`` were exact, the
+    competition metric averaged over the customers would vary from draw to draw around
+    the mean of :func:`expected_competition_score`; this is the standard deviation of
+    that average (customers drawn independently). About 95% of draws fall within two
+    of it, and it shrinks with the square root of the number of customers.
+
+    Parameters
+    ----------
+    proba : DataFrame or array, shape (customers, products)
+        As in :func:`expected_competition_score`.
+
+    Returns
+    -------
+    float
+    """
+    chance, loss = _draw_losses(proba)
+    expected = (chance * loss).sum(axis=1, keepdims=True)
+    variance = (chance * (loss - expected) ** 2).sum(axis=1)
+    return float(np.sqrt(variance.sum()) / max(len(variance), 1))
+
+
+def _draw_losses(proba) -> tuple[np.ndarray, np.ndarray]:
+    """Each row of ``proba`` rescaled to sum to one, and the competition metric per draw.
+
+    ``loss[c, j]`` is customer ``c``'s competition metric when product ``j`` is the
+    hidden one.
+    """
     matrix = np.asarray(proba, dtype=float)
     if matrix.ndim != 2:
         raise ValueError(f"proba must be a customers x products table, got shape {matrix.shape}")
@@ -171,8 +207,8 @@ def expected_competition_score(proba) -> np.ndarray:
     p = np.clip(chance, _EPS, 1 - _EPS)
     miss = np.log1p(-p)  # log(1 - p): a product not hidden, predicted with p
     # if j is hidden: -log p_j for it, -log(1 - p_i) for every other product i
-    loss_if_hidden = -np.log(p) + miss - miss.sum(axis=1, keepdims=True)
-    return (chance * loss_if_hidden).sum(axis=1) / matrix.shape[1]
+    loss = -np.log(p) + miss - miss.sum(axis=1, keepdims=True)
+    return chance, loss / matrix.shape[1]
 
 
 def dominant_products(portfolio: pd.DataFrame, products, *, n: int = 2) -> tuple[str, ...]:

@@ -22,7 +22,12 @@ import pandas as pd
 from sklearn.base import clone
 
 from insurereco.contract import ID_COLUMN, PRODUCTS
-from insurereco.metrics import customer_scores, dominant_products, expected_competition_score
+from insurereco.metrics import (
+    competition_score_sd,
+    customer_scores,
+    dominant_products,
+    expected_competition_score,
+)
 from insurereco.synthetic import mask_one_product
 
 __all__ = [
@@ -453,7 +458,8 @@ def expected_score_check(
     realised metric is also computed: when it matches the expected one, the model's
     probabilities can be trusted to say how hard ``customers`` are, and the paired
     difference (same model) says whether they are harder or easier than held-out
-    customers.
+    customers. The chance spreads say how far from its expectation a realised metric
+    can land by the luck of which products were hidden.
 
     Parameters
     ----------
@@ -471,7 +477,9 @@ def expected_score_check(
     -------
     DataFrame
         Index ``split_seed``; columns ``realised`` and ``expected`` (held-out customers),
-        ``expected_customers`` (``customers``) and ``difference``
+        ``expected_customers`` (``customers``), ``chance_sd`` and ``chance_sd_customers``
+        (how far luck alone moves the realised metric of the held-out customers and of
+        ``customers``, :func:`insurereco.metrics.competition_score_sd`) and ``difference``
         (``expected_customers - expected``).
 
     Raises
@@ -487,13 +495,14 @@ def expected_score_check(
     rows = {}
     for seed, split, fitted in splits:
         proba = fitted.predict_proba(split.masked)
+        proba_customers = fitted.predict_proba(customers)
         expected = float(expected_competition_score(proba).mean())
         rows[seed] = {
             "realised": held_out_summary(proba, split, products=model.products)["competition"],
             "expected": expected,
-            "expected_customers": float(
-                expected_competition_score(fitted.predict_proba(customers)).mean()
-            ),
+            "expected_customers": float(expected_competition_score(proba_customers).mean()),
+            "chance_sd": competition_score_sd(proba),
+            "chance_sd_customers": competition_score_sd(proba_customers),
         }
         rows[seed]["difference"] = rows[seed]["expected_customers"] - expected
     return pd.DataFrame.from_dict(rows, orient="index").rename_axis("split_seed")

@@ -6,6 +6,7 @@ the book has not been built, and fail under CI where it must have been.
 
 from __future__ import annotations
 
+import numpy as np
 import pytest
 
 
@@ -153,6 +154,18 @@ def test_modelling_figures(recorded_metrics):
     assert m["expected_on_test"] == pytest.approx(
         m["split_mean"]["competition"] + mean["difference"], abs=3e-6
     )
+    # luck of the draw: about 0.0008 on a split's 5,026 held-out customers, less on the
+    # 10,000 Test ones (one over the square root of the count), too little for the gap
+    assert mean["chance_sd"] == pytest.approx(0.00077, abs=0.0001)
+    assert mean["chance_sd_customers"] == pytest.approx(
+        mean["chance_sd"] * np.sqrt(m["n_test_customers"] / 10_000), rel=0.1
+    )
+    spread_difference = np.std([r["difference"] for r in check], ddof=1)
+    assert m["luck_band"] == pytest.approx(
+        2 * np.sqrt(2 * mean["chance_sd_customers"] ** 2 + spread_difference**2), abs=3e-6
+    )
+    assert m["expected_on_test"] - 0.02578 > m["luck_band"]
+    assert m["luck_explains_gap"] is False
     # the model beats both baselines where it matters: the non-dominant products
     assert m["xgb_hit3_non_dominant"] > m["cooccurrence_hit3_non_dominant"] + 0.1
     assert m["cooccurrence_hit3_non_dominant"] > m["popularity_hit3_non_dominant"]

@@ -8,6 +8,7 @@ import pytest
 
 from insurereco.metrics import (
     competition_log_loss,
+    competition_score_sd,
     customer_scores,
     dominant_products,
     evaluate,
@@ -115,6 +116,38 @@ def test_expected_competition_score_is_what_exact_probabilities_score_on_average
     sharp = proba**3 / (proba**3).sum(axis=1, keepdims=True)
     sharp_realised = customer_scores(sharp, held, hidden)["competition"].mean()
     assert sharp_realised > 1.2 * expected_competition_score(sharp).mean()
+
+
+def test_competition_score_sd_by_hand():
+    proba, _, _ = _example()
+    # customer 1 scores 2 ln(4/3) / 3 with chance 0.75, 2 ln 4 / 3 with chance 0.25
+    first = np.array([2 * np.log(4 / 3), 2 * np.log(4)]) / 3
+    second = np.array([2 * np.log(1 / 0.6), 2 * np.log(1 / 0.4)]) / 3
+    variance = np.cov(first, aweights=[0.75, 0.25], bias=True) + np.cov(
+        second, aweights=[0.6, 0.4], bias=True
+    )
+    assert competition_score_sd(proba) == pytest.approx(np.sqrt(variance) / 2)
+    # certain answers leave nothing to luck
+    assert competition_score_sd(np.eye(3)) == pytest.approx(0.0, abs=1e-12)
+    with pytest.raises(ValueError, match="finite, non-negative"):
+        competition_score_sd(np.array([[0.5, -0.5]]))
+
+
+def test_competition_score_sd_is_the_spread_of_the_realised_score_over_draws():
+    rng = np.random.default_rng(1)
+    proba = rng.dirichlet(np.full(5, 0.5), size=300)
+    held = np.zeros_like(proba, dtype=int)
+    draws = [
+        customer_scores(proba, held, [str(rng.choice(5, p=row)) for row in proba])[
+            "competition"
+        ].mean()
+        for _ in range(300)
+    ]
+    assert np.std(draws) == pytest.approx(competition_score_sd(proba), rel=0.15)
+    # four times the customers, half the spread
+    assert competition_score_sd(np.tile(proba, (4, 1))) == pytest.approx(
+        competition_score_sd(proba) / 2
+    )
 
 
 def test_expected_competition_score_refuses_bad_input():

@@ -216,7 +216,7 @@ def test_held_out_summary_means_per_customer_scores(portfolio):
 
 
 def test_expected_score_check_compares_other_customers_with_held_out_ones(portfolio):
-    from insurereco.metrics import expected_competition_score
+    from insurereco.metrics import competition_score_sd, expected_competition_score
     from insurereco.models import CooccurrenceRecommender
     from insurereco.synthetic import make_portfolio, mask_one_product
 
@@ -225,7 +225,14 @@ def test_expected_score_check_compares_other_customers_with_held_out_ones(portfo
     model = CooccurrenceRecommender()
     table = expected_score_check(model, portfolio, customers, n_repeats=2, random_state=3)
     assert table.index.tolist() == [3, 4]
-    assert table.columns.tolist() == ["realised", "expected", "expected_customers", "difference"]
+    assert table.columns.tolist() == [
+        "realised",
+        "expected",
+        "expected_customers",
+        "chance_sd",
+        "chance_sd_customers",
+        "difference",
+    ]
     # split 4 by hand: the realised figure is repeated_evaluation's, the others expectations
     split = evaluation_split(portfolio, random_state=4)
     fitted = CooccurrenceRecommender().fit(split.train)
@@ -239,6 +246,12 @@ def test_expected_score_check_compares_other_customers_with_held_out_ones(portfo
         expected_competition_score(fitted.predict_proba(customers)).mean()
     )
     assert row["difference"] == pytest.approx(row["expected_customers"] - expected)
+    assert row["chance_sd"] == pytest.approx(
+        competition_score_sd(fitted.predict_proba(split.masked))
+    )
+    assert row["chance_sd_customers"] == pytest.approx(
+        competition_score_sd(fitted.predict_proba(customers))
+    )
     # customers drawn like the portfolio's are about as hard as held-out ones
     assert abs(table["difference"].mean()) < 0.2 * table["expected"].mean()
     # fits never see the customers; labelled customers and empty files are refused
