@@ -23,7 +23,10 @@ its mean difference from the default on the same splits (negative: better):
 * ``blend 10% co-occurrence``: 0.9 x default + 0.1 x the co-occurrence model;
 * ``blend 20% neural network``: 0.8 x default + 0.2 x a small neural network (a
   scikit-learn multi-layer perceptron, layers of 128 and 64 units, on the same
-  features: codes one-hot, numbers scaled), another kind of model whose errors differ.
+  features: codes one-hot, numbers scaled), another kind of model whose errors differ;
+* ``average of 4 seeds``: the default's probabilities averaged with those of three
+  more defaults fitted with other seeds (other early-stopping and calibration
+  customers); its fit time is the four fits'.
 
 Usage::
 
@@ -76,6 +79,8 @@ BLEND_WEIGHT = 0.1
 BLEND = f"blend {BLEND_WEIGHT:.0%} co-occurrence"
 NEURAL_WEIGHT = 0.2
 NEURAL = f"blend {NEURAL_WEIGHT:.0%} neural network"
+BAG_SEEDS = 4
+BAG = f"average of {BAG_SEEDS} seeds"
 ROUNDING = {"competition": 5, "hit@3": 4, "hit@3 non-dominant": 4, "log_loss": 4,
             "fit s": 1, "customers/s": 0, "vs default": 5}  # fmt: skip
 
@@ -135,7 +140,7 @@ def _blend(split, proba: np.ndarray, other: np.ndarray, weight: float) -> np.nda
 
 
 def _split_rows(split, names: list[str], random_state: int) -> dict[str, dict[str, float]]:
-    """Fit the chosen variants (and the blend, when the default is among them) on one split."""
+    """Fit the chosen variants (and the blends and seed average, with the default) on one split."""
     rows, default_proba = {}, None
     for name in names:
         model = XGBoostRecommender(random_state=random_state, **VARIANTS[name])
@@ -156,7 +161,19 @@ def _split_rows(split, names: list[str], random_state: int) -> dict[str, dict[st
         neural_s = time.perf_counter() - start
         blend = _blend(split, default_proba, neural, NEURAL_WEIGHT)
         rows[NEURAL] = _row(blend, split, rows[DEFAULT]["fit s"] + neural_s, 0.0)
+        rows[BAG] = _seed_bag(split, default_proba, rows[DEFAULT]["fit s"], random_state)
     return rows
+
+
+def _seed_bag(split, default_proba: np.ndarray, default_s: float, random_state: int) -> dict:
+    """Row of the default averaged with ``BAG_SEEDS - 1`` defaults fitted with other seeds."""
+    probas, start = [default_proba], time.perf_counter()
+    for k in range(1, BAG_SEEDS):
+        model = XGBoostRecommender(random_state=random_state + 100 * k).fit(split.train)
+        probas.append(model.predict_proba(split.masked).to_numpy())
+    fit_s = default_s + time.perf_counter() - start
+    bag = mask_held(np.mean(probas, axis=0), held_matrix(split.masked))
+    return _row(bag, split, fit_s, 0.0)
 
 
 def summarise(table: pd.DataFrame) -> pd.DataFrame:
