@@ -27,6 +27,17 @@ its mean difference from the default on the same splits (negative: better):
 * ``average of 4 seeds``: the default's probabilities averaged with those of three
   more defaults fitted with other seeds (other early-stopping and calibration
   customers); its fit time is the four fits'.
+* ``pairwise model``: the other common framing of the task, one binary XGBoost over
+  (customer, candidate product) pairs instead of one multi-class model. Each pair sees
+  the customer's features, the candidate, and how the candidate is co-held with the
+  basket (largest, smallest and mean confidence over the held products, largest lift,
+  popularity, the co-occurrence model's probability), learnt from other customers
+  (five folds, so no customer's own basket describes it); each customer's scores are
+  then normalised over the products not held. ``blend 30% pairwise model`` mixes it
+  into the default.
+
+The variants after ``leaf-wise trees`` are computed beside the default: choosing one of
+them with ``--only`` fits the default too.
 
 Usage::
 
@@ -41,13 +52,15 @@ import time
 
 import numpy as np
 import pandas as pd
+import xgboost as xgb
 from sklearn.compose import make_column_transformer
 from sklearn.impute import SimpleImputer
+from sklearn.model_selection import KFold
 from sklearn.neural_network import MLPClassifier
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import OneHotEncoder, StandardScaler
 
-from insurereco.contract import PRODUCTS
+from insurereco.contract import ID_COLUMN, PRODUCTS
 from insurereco.data import load_zimnat
 from insurereco.features import CATEGORICAL_COLUMNS, PortfolioFeatures
 from insurereco.models import CooccurrenceRecommender, XGBoostRecommender, mask_held
@@ -58,7 +71,9 @@ from insurereco.protocol import (
     expand_portfolio,
     held_matrix,
     held_out_summary,
+    split_customers,
 )
+from insurereco.reporting import threads
 
 DEFAULT = "default"
 VARIANTS = {
@@ -81,6 +96,22 @@ NEURAL_WEIGHT = 0.2
 NEURAL = f"blend {NEURAL_WEIGHT:.0%} neural network"
 BAG_SEEDS = 4
 BAG = f"average of {BAG_SEEDS} seeds"
+PAIRWISE = "pairwise model"
+PAIRWISE_WEIGHT = 0.3
+PAIRWISE_BLEND = f"blend {PAIRWISE_WEIGHT:.0%} pairwise model"
+PAIRWISE_FOLDS = 5
+PAIRWISE_PARAMS = {
+    "objective": "binary:logistic",
+    "eval_metric": "logloss",
+    "tree_method": "hist",
+    "eta": 0.08,
+    "max_depth": 6,
+    "min_child_weight": 1.0,
+    "subsample": 0.8,
+    "colsample_bytree": 0.8,
+    "max_cat_to_onehot": 32,
+    "verbosity": 0,
+}
 ROUNDING = {"competition": 5, "hit@3": 4, "hit@3 non-dominant": 4, "log_loss": 4,
             "fit s": 1, "customers/s": 0, "vs default": 5}  # fmt: skip
 
@@ -139,10 +170,133 @@ def _blend(split, proba: np.ndarray, other: np.ndarray, weight: float) -> np.nda
     return mask_held((1 - weight) * proba + weight * other, held_matrix(split.masked))
 
 
+def _cooccurrence_rows(split, default_proba, default_s, random_state) -> dict:
+    cooc = CooccurrenceRecommender().fit(split.train).predict_proba(split.masked).to_numpy()
+    return {BLEND: _row(_blend(split, default_proba, cooc, BLEND_WEIGHT), split, default_s, 0.0)}
+
+
+def _neural_rows(split, default_proba, default_s, random_state) -> dict:
+    start = time.perf_counter()
+    neural = neural_proba(split, random_state=random_state)
+    fit_s = default_s + time.perf_counter() - start
+    return {NEURAL: _row(_blend(split, default_proba, neural, NEURAL_WEIGHT), split, fit_s, 0.0)}
+
+
+def _seed_bag_rows(split, default_proba, default_s, random_state) -> dict:
+    """Row of the default averaged with ``BAG_SEEDS - 1`` defaults fitted with other seeds."""
+    probas, start = [default_proba], time.perf_counter()
+    for k in range(1, BAG_SEEDS):
+        model = XGBoostRecommender(random_state=random_state + 100 * k).fit(split.train)
+        probas.append(model.predict_proba(split.masked).to_numpy())
+    fit_s = default_s + time.perf_counter() - start
+    bag = mask_held(np.mean(probas, axis=0), held_matrix(split.masked))
+    return {BAG: _row(bag, split, fit_s, 0.0)}
+
+
+def association_features(train: pd.DataFrame, baskets: pd.DataFrame) -> dict[str, np.ndarray]:
+    """How each candidate product is co-held with each basket, learnt from ``train``.
+
+    Returns arrays of shape (baskets, products): the largest, smallest and mean
+    confidence ``P(candidate | held product)`` over the basket's held products (lightly
+    shrunk to popularity; NaN for an empty basket), the largest lift, the candidate's
+    popularity and the :class:`CooccurrenceRecommender`'s probability.
+    """
+    complete = held_matrix(train).astype(float)
+    counts = complete.T @ complete
+    holders = np.diag(counts)
+    popularity = holders / len(complete)
+    confidence = (counts + popularity) / (holders[:, None] + 1.0)
+    empty = ~held_matrix(baskets).astype(bool)[:, :, None]
+    over_basket = np.ma.masked_array(np.broadcast_to(confidence, (len(empty), *counts.shape)),
+                                     np.broadcast_to(empty, (len(empty), *counts.shape)))  # fmt: skip
+    cooc = CooccurrenceRecommender().fit(train).predict_proba(baskets).to_numpy()
+    return {
+        "confidence max": over_basket.max(axis=1).filled(np.nan),
+        "confidence min": over_basket.min(axis=1).filled(np.nan),
+        "confidence mean": over_basket.mean(axis=1).filled(np.nan),
+        "lift max": (over_basket / popularity).max(axis=1).filled(np.nan),
+        "popularity": np.broadcast_to(popularity, cooc.shape),
+        "co-occurrence": cooc,
+    }
+
+
+def _out_of_fold_association(train: pd.DataFrame, expanded: pd.DataFrame, random_state: int):
+    """:func:`association_features` of each expanded example, learnt from the other folds."""
+    folds = KFold(PAIRWISE_FOLDS, shuffle=True, random_state=random_state).split(train)
+    out = {}
+    for learn, own in folds:
+        rows = expanded[ID_COLUMN].isin(train[ID_COLUMN].iloc[own]).to_numpy()
+        for name, values in association_features(train.iloc[learn], expanded[rows]).items():
+            out.setdefault(name, np.zeros((len(expanded), len(PRODUCTS))))[rows] = values
+    return out
+
+
+def _pairs(features: PortfolioFeatures, baskets: pd.DataFrame, association: dict):
+    """One row per (basket, product not held): features, candidate, association figures."""
+    rows, candidates = np.nonzero(~held_matrix(baskets).astype(bool))
+    pairs = features.transform(baskets).iloc[rows].reset_index(drop=True)
+    pairs["candidate"] = pd.Categorical.from_codes(candidates, categories=list(PRODUCTS))
+    for name, values in association.items():
+        pairs[name] = values[rows, candidates]
+    return pairs, rows, candidates
+
+
+def pairwise_proba(split, *, random_state: int) -> np.ndarray:
+    """Probabilities of the pairwise model fitted on ``split.train``, held masked.
+
+    Binary XGBoost on (expanded example, candidate) pairs, weighted ``1/n`` like the
+    default, stopped early on 10% of the customers, then refitted on all of them with
+    the rounds scaled up; the scores are normalised over the products not held.
+    """
+    train = split.train
+    features = PortfolioFeatures().fit(train)
+    expanded = expand_portfolio(train)
+    pairs, rows, candidates = _pairs(
+        features, expanded, _out_of_fold_association(train, expanded, random_state)
+    )
+    label = candidates == pd.Index(PRODUCTS).get_indexer(expanded[HIDDEN_COLUMN])[rows]
+    weight = expanded[WEIGHT_COLUMN].to_numpy()[rows]
+    stopping = split_customers(train, test_size=0.1, random_state=random_state)[1]
+    stop = expanded[ID_COLUMN].isin(stopping[ID_COLUMN]).to_numpy()[rows]
+    params = {**PAIRWISE_PARAMS, "seed": random_state, "nthread": threads()}
+
+    def matrix(keep: np.ndarray) -> xgb.DMatrix:
+        return xgb.DMatrix(pairs[keep], label=label[keep], weight=weight[keep],
+                           enable_categorical=True)  # fmt: skip
+
+    booster = xgb.train(params, matrix(~stop), num_boost_round=3000,
+                        evals=[(matrix(stop), "stop")], early_stopping_rounds=50,
+                        verbose_eval=False)  # fmt: skip
+    rounds = round((booster.best_iteration + 1) / np.mean(~stop))
+    booster = xgb.train(params, matrix(np.ones_like(stop)), num_boost_round=rounds)
+    test, rows, candidates = _pairs(
+        features, split.masked, association_features(train, split.masked)
+    )
+    scores = np.zeros((len(split.masked), len(PRODUCTS)))
+    scores[rows, candidates] = booster.predict(xgb.DMatrix(test, enable_categorical=True))
+    return mask_held(scores, held_matrix(split.masked))
+
+
+def _pairwise_rows(split, default_proba, default_s, random_state) -> dict:
+    start = time.perf_counter()
+    proba = pairwise_proba(split, random_state=random_state)
+    fit_s = time.perf_counter() - start
+    blend = _blend(split, default_proba, proba, PAIRWISE_WEIGHT)
+    return {PAIRWISE: _row(proba, split, fit_s, 0.0),
+            PAIRWISE_BLEND: _row(blend, split, default_s + fit_s, 0.0)}  # fmt: skip
+
+
+#: Variants computed beside the default (they reuse its probabilities or fit time).
+EXTRAS = {BLEND: _cooccurrence_rows, NEURAL: _neural_rows, BAG: _seed_bag_rows,
+          PAIRWISE: _pairwise_rows}  # fmt: skip
+
+
 def _split_rows(split, names: list[str], random_state: int) -> dict[str, dict[str, float]]:
-    """Fit the chosen variants (and the blends and seed average, with the default) on one split."""
+    """Fit the chosen variants on one split (the default too when an extra needs it)."""
+    extras = [name for name in names if name in EXTRAS]
+    variants = [name for name in VARIANTS if name in names or (extras and name == DEFAULT)]
     rows, default_proba = {}, None
-    for name in names:
+    for name in variants:
         model = XGBoostRecommender(random_state=random_state, **VARIANTS[name])
         start = time.perf_counter()
         model.fit(split.train)
@@ -152,28 +306,9 @@ def _split_rows(split, names: list[str], random_state: int) -> dict[str, dict[st
         rows[name] = _row(proba, split, fit_s, time.perf_counter() - start)
         if name == DEFAULT:
             default_proba = proba
-    if default_proba is not None:
-        cooc = CooccurrenceRecommender().fit(split.train).predict_proba(split.masked).to_numpy()
-        blend = _blend(split, default_proba, cooc, BLEND_WEIGHT)
-        rows[BLEND] = _row(blend, split, rows[DEFAULT]["fit s"], 0.0)
-        start = time.perf_counter()
-        neural = neural_proba(split, random_state=random_state)
-        neural_s = time.perf_counter() - start
-        blend = _blend(split, default_proba, neural, NEURAL_WEIGHT)
-        rows[NEURAL] = _row(blend, split, rows[DEFAULT]["fit s"] + neural_s, 0.0)
-        rows[BAG] = _seed_bag(split, default_proba, rows[DEFAULT]["fit s"], random_state)
+    for name in extras:
+        rows.update(EXTRAS[name](split, default_proba, rows[DEFAULT]["fit s"], random_state))
     return rows
-
-
-def _seed_bag(split, default_proba: np.ndarray, default_s: float, random_state: int) -> dict:
-    """Row of the default averaged with ``BAG_SEEDS - 1`` defaults fitted with other seeds."""
-    probas, start = [default_proba], time.perf_counter()
-    for k in range(1, BAG_SEEDS):
-        model = XGBoostRecommender(random_state=random_state + 100 * k).fit(split.train)
-        probas.append(model.predict_proba(split.masked).to_numpy())
-    fit_s = default_s + time.perf_counter() - start
-    bag = mask_held(np.mean(probas, axis=0), held_matrix(split.masked))
-    return _row(bag, split, fit_s, 0.0)
 
 
 def summarise(table: pd.DataFrame) -> pd.DataFrame:
@@ -208,7 +343,8 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--data-dir", default=None)
     parser.add_argument("--random-state", type=int, default=0)
     parser.add_argument("--repeats", type=int, default=3, help="evaluation splits (default 3)")
-    parser.add_argument("--only", nargs="+", choices=list(VARIANTS), default=list(VARIANTS))
+    choices = [*VARIANTS, *EXTRAS]
+    parser.add_argument("--only", nargs="+", choices=choices, default=choices)
     args = parser.parse_args(argv)
     if args.repeats < 1:
         parser.error("--repeats must be at least 1")
