@@ -47,6 +47,28 @@ def test_notebook_executes_with_smoke_parameters(name, tmp_path):
     assert metrics, "the chapter writes its headline metrics"
 
 
+@pytest.mark.notebooks
+@pytest.mark.parametrize("name", CHAPTERS)
+def test_notebook_builds_on_stand_ins_without_any_data_file(name, tmp_path, monkeypatch):
+    """Off CI, a machine without the data files still builds every chapter, under a banner."""
+    no_data = tmp_path / "no-data"
+    no_data.mkdir()
+    monkeypatch.setenv("INSURERECO_DATA", str(no_data))  # only this folder is searched
+    monkeypatch.delenv("CI", raising=False)
+    out = execute_notebook(
+        name, profile="smoke", output_dir=tmp_path, parameters={"METRICS_DIR": str(tmp_path)}
+    )
+    metrics = json.loads((tmp_path / f"{name}.json").read_text())
+    flags = {key: value for key, value in metrics.items() if key.endswith("is_demo")}
+    assert all(flags.values()), f"a chapter without its data says it used it: {flags}"
+    shown = "".join(
+        str(output.get("data", {}).get("text/markdown", ""))
+        for cell in nbformat.read(out, as_version=4).cells
+        for output in cell.get("outputs", [])
+    )
+    assert shown.count("DEMO DATA") == len(flags)
+
+
 def test_unknown_profile_is_refused():
     with pytest.raises(ValueError, match="profile"):
         notebook_parameters("01_eda", profile="fast")
