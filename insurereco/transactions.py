@@ -35,6 +35,7 @@ from insurereco.errors import DataNotFoundError, DataValidationError
 __all__ = [
     "CLEANING_STEPS",
     "OPTIONAL_COLUMNS",
+    "SYNTHETIC_CUSTOMER_TYPES",
     "TRANSACTION_COLUMNS",
     "clean_transactions",
     "from_cdnow",
@@ -433,6 +434,15 @@ def _numeric(values: pd.Series, *, source: str, column: str) -> pd.Series:
 
 # --- synthetic stand-in -------------------------------------------------------------------
 
+#: Latent customer types of the synthetic logs: share of customers, mean purchases per day,
+#: mean active lifetime (days) and median spend per item. Distinct types give the stand-in
+#: real clusters, so its segments are stable across random starts, as on the real logs.
+SYNTHETIC_CUSTOMER_TYPES: dict[str, tuple[float, float, float, float]] = {
+    "regular": (0.20, 1 / 12, 1000.0, 40.0),
+    "occasional": (0.35, 1 / 60, 300.0, 20.0),
+    "one-off": (0.45, 1 / 500, 60.0, 12.0),
+}
+
 
 def make_cdnow_like(
     n_customers: int = 3000,
@@ -443,10 +453,10 @@ def make_cdnow_like(
 ) -> pd.DataFrame:
     """A synthetic log in the raw CDNOW layout (``load_cdnow`` schema), for demos and tests.
 
-    Each customer first buys in the first quarter, then buys at a personal Poisson rate
-    until a personal, exponentially distributed drop-out time (a simple
-    Pareto/NBD-like process), so recency and frequency carry real signal about the
-    future, as in the real log.
+    Each customer belongs to one of :data:`SYNTHETIC_CUSTOMER_TYPES`, first buys in the
+    first quarter, then buys at a personal Poisson rate (gamma around the type's mean) until
+    a personal, exponentially distributed drop-out time (a simple Pareto/NBD-like process),
+    so recency and frequency carry real signal about the future, as in the real log.
 
     Parameters
     ----------
@@ -464,10 +474,14 @@ def make_cdnow_like(
     rng = np.random.default_rng(random_state)
     t0, t1 = pd.Timestamp(start), pd.Timestamp(end)
     horizon = (t1 - t0).days
+    share, mean_rate, mean_life, median_spend = map(
+        np.array, zip(*SYNTHETIC_CUSTOMER_TYPES.values(), strict=True)
+    )
+    kind = rng.choice(len(share), size=n_customers, p=share / share.sum())
     first = rng.integers(0, 90, n_customers)
-    rate = rng.gamma(shape=0.6, scale=1 / 40, size=n_customers)  # purchases per day
-    alive = rng.exponential(scale=250, size=n_customers)
-    spend = rng.lognormal(mean=3.0, sigma=0.5, size=n_customers)
+    rate = rng.gamma(shape=2.0, scale=mean_rate[kind] / 2.0)  # purchases per day
+    alive = rng.exponential(scale=mean_life[kind])
+    spend = median_spend[kind] * rng.lognormal(mean=0.0, sigma=0.3, size=n_customers)
     rows = []
     for i in range(n_customers):
         days = [first[i]]
