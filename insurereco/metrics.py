@@ -38,6 +38,7 @@ scores well overall and is useless for cross-selling.
 
 from __future__ import annotations
 
+import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 
@@ -53,6 +54,7 @@ __all__ = [
     "expected_competition_score",
     "hidden_rank",
     "per_product",
+    "plot_hit_rates",
 ]
 
 _EPS = 1e-15
@@ -324,3 +326,43 @@ def per_product(proba, held, hidden) -> pd.DataFrame:
         row["competition"] = float(cell_loss[:, j].mean())
         rows.append(row)
     return pd.DataFrame(rows).set_index("product")
+
+
+def plot_hit_rates(
+    results: dict[str, pd.DataFrame],
+    *,
+    subset: str = "overall",
+    ks: tuple[int, ...] = (1, 3),
+    ax: plt.Axes,
+) -> plt.Axes:
+    """Grouped bars of Hit@k per model, each with its bootstrap 95% interval.
+
+    The interval is drawn from ``ci_low`` to ``ci_high`` as computed: a percentile
+    bootstrap interval need not contain the point estimate (with few resamples or few
+    customers it sometimes does not), so it is not drawn as an error around the bar.
+
+    Parameters
+    ----------
+    results : dict of str to DataFrame
+        Model label to the output of :func:`evaluate`.
+    subset : {"overall", "non_dominant"}
+    ks : tuple of int
+        The k of each Hit@k shown, one group of bars each.
+    ax : matplotlib Axes
+
+    Returns
+    -------
+    matplotlib Axes
+    """
+    width = 0.8 / max(len(results), 1)
+    groups = np.arange(len(ks))
+    for i, (label, table) in enumerate(results.items()):
+        values = table.loc[[(subset, f"hit@{k}") for k in ks]]
+        x = groups + (i - (len(results) - 1) / 2) * width
+        ax.bar(x, values["value"], width=width, label=label)
+        ax.vlines(x, values["ci_low"], values["ci_high"], color="black", linewidth=1)
+        for end in ("ci_low", "ci_high"):
+            ax.hlines(values[end], x - width / 6, x + width / 6, color="black", linewidth=1)
+    ax.set_xticks(groups, [f"Hit@{k}" for k in ks])
+    ax.set_ylim(0, 1)
+    return ax

@@ -2,6 +2,11 @@
 
 from __future__ import annotations
 
+import matplotlib
+
+matplotlib.use("Agg")
+
+import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 import pytest
@@ -15,6 +20,7 @@ from insurereco.metrics import (
     expected_competition_score,
     hidden_rank,
     per_product,
+    plot_hit_rates,
 )
 
 PRODUCTS3 = ["A", "B", "C"]
@@ -157,3 +163,27 @@ def test_expected_competition_score_refuses_bad_input():
         expected_competition_score(np.array([[0.5, -0.5]]))
     with pytest.raises(ValueError, match="finite, non-negative"):
         expected_competition_score(np.array([[0.5, np.nan]]))
+
+
+def test_plot_hit_rates_draws_each_interval_as_computed():
+    # a percentile bootstrap interval may miss the point estimate (here model "b", Hit@3):
+    # the plot must draw it as it is, not fail on a negative error bar
+    index = pd.MultiIndex.from_product([["overall"], ["hit@1", "hit@3"]])
+    results = {
+        "a": pd.DataFrame(
+            {"value": [0.5, 0.8], "ci_low": [0.4, 0.7], "ci_high": [0.6, 0.9]}, index=index
+        ),
+        "b": pd.DataFrame(
+            {"value": [0.6, 0.9], "ci_low": [0.5, 0.91], "ci_high": [0.7, 0.95]}, index=index
+        ),
+    }
+    fig, ax = plt.subplots()
+    assert plot_hit_rates(results, ks=(1, 3), ax=ax) is ax
+    assert [p.get_height() for p in ax.patches] == pytest.approx([0.5, 0.8, 0.6, 0.9])
+    assert [t.get_text() for t in ax.get_xticklabels()] == ["Hit@1", "Hit@3"]
+    spans = sorted(
+        tuple(np.round(seg[:, 1], 2)) for seg in ax.collections[0].get_segments()
+    ) + sorted(tuple(np.round(seg[:, 1], 2)) for seg in ax.collections[3].get_segments())
+    assert spans == [(0.4, 0.6), (0.7, 0.9), (0.5, 0.7), (0.91, 0.95)]
+    assert ax.get_legend_handles_labels()[1] == ["a", "b"]
+    plt.close(fig)
