@@ -9,7 +9,12 @@ Each chapter source ``notebooks/NN_name.ipynb`` has one cell tagged ``parameters
 Usage::
 
     python -m insurereco.notebooks run [--profile full|smoke] [--only NN_name ...]
+                                       [--set NAME=VALUE ...]
                                        [--output-dir book/chapters] [--metrics-dir DIR]
+
+``--set`` overrides a parameter of every chapter run (the value is read as YAML, so
+``--set RANDOM_STATE=3`` gives an int and ``--set K_RANGE=[3,4]`` a list); a name that is
+not in a chapter's ``parameters`` cell is refused before anything runs.
 """
 
 from __future__ import annotations
@@ -32,6 +37,7 @@ __all__ = [
     "execute_notebook",
     "main",
     "notebook_parameters",
+    "parse_overrides",
     "run_notebooks",
 ]
 
@@ -112,20 +118,69 @@ def _fold_code(path: Path) -> None:
     nbformat.write(nb, path)
 
 
+def parse_overrides(pairs: Iterable[str]) -> dict[str, Any]:
+    """``["NAME=VALUE", ...]`` to ``{NAME: value}``, each value read as YAML.
+
+    Raises
+    ------
+    ValueError
+        A pair without ``=``, a name that is not UPPER_CASE, or a value that is not YAML.
+    """
+    overrides = {}
+    for pair in pairs:
+        name, sep, text = pair.partition("=")
+        if not sep or not name.isupper() or not name.isidentifier():
+            raise ValueError(f"--set {pair!r}: expected NAME=VALUE with an UPPER_CASE name")
+        try:
+            overrides[name] = yaml.safe_load(text)
+        except yaml.YAMLError as exc:
+            raise ValueError(f"--set {pair!r}: the value is not valid YAML ({exc})") from None
+    return overrides
+
+
+def _check_overrides(names: list[str], overrides: dict[str, Any], notebooks_dir: Path) -> None:
+    import papermill as pm
+
+    for name in names:
+        known = set(pm.inspect_notebook(str(notebooks_dir / f"{name}.ipynb")))
+        unknown = sorted(set(overrides) - known)
+        if unknown:
+            raise ValueError(
+                f"{name} has no parameter {', '.join(unknown)} (its parameters cell lists "
+                f"{', '.join(sorted(known))})"
+            )
+
+
 def run_notebooks(
     names: Iterable[str] | None = None,
     *,
     profile: str = "full",
     output_dir: Path = BOOK_CHAPTERS,
     metrics_dir: Path | None = None,
+    overrides: dict[str, Any] | None = None,
+    notebooks_dir: Path = NOTEBOOKS_DIR,
 ) -> list[Path]:
-    """Execute several chapters (default: all) and return the executed copies."""
-    extra = {"METRICS_DIR": str(metrics_dir)} if metrics_dir else {}
+    """Execute several chapters (default: all) and return the executed copies.
+
+    ``overrides`` (parameter name to value) apply to every chapter, over the profile; every
+    name must be in each chapter's ``parameters`` cell, checked before any chapter runs.
+    """
+    names = list(names or chapter_names(notebooks_dir))
+    extra = dict(overrides or {})
+    _check_overrides(names, extra, notebooks_dir)
+    if metrics_dir:
+        extra["METRICS_DIR"] = str(metrics_dir)
     outputs = []
-    for name in names or chapter_names():
+    for name in names:
         print(f"executing {name} ({profile})", flush=True)
         outputs.append(
-            execute_notebook(name, profile=profile, output_dir=output_dir, parameters=extra)
+            execute_notebook(
+                name,
+                profile=profile,
+                output_dir=output_dir,
+                parameters=extra,
+                notebooks_dir=notebooks_dir,
+            )
         )
     return outputs
 
@@ -139,10 +194,29 @@ def main(argv: list[str] | None = None) -> int:
     run.add_argument("--only", nargs="+", metavar="NAME", help="chapter stems to run")
     run.add_argument("--output-dir", type=Path, default=BOOK_CHAPTERS)
     run.add_argument("--metrics-dir", type=Path, default=None)
-    args = parser.parse_args(argv)
-    run_notebooks(
-        args.only, profile=args.profile, output_dir=args.output_dir, metrics_dir=args.metrics_dir
+    run.add_argument(
+        "--set",
+        action="append",
+        default=[],
+        metavar="NAME=VALUE",
+        help="override a parameter of every chapter run (value read as YAML; repeatable)",
     )
+    args = parser.parse_args(argv)
+    try:
+        overrides = parse_overrides(args.set)
+        unknown = sorted(set(args.only or ()) - set(chapter_names()))
+        if unknown:
+            raise ValueError(f"no chapter {', '.join(unknown)} in {NOTEBOOKS_DIR}")
+        run_notebooks(
+            args.only,
+            profile=args.profile,
+            output_dir=args.output_dir,
+            metrics_dir=args.metrics_dir,
+            overrides=overrides,
+        )
+    except ValueError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
     return 0
 
 

@@ -8,7 +8,14 @@ import nbformat
 import papermill
 import pytest
 
-from insurereco.notebooks import NOTEBOOKS_DIR, chapter_names, execute_notebook, notebook_parameters
+from insurereco.notebooks import (
+    NOTEBOOKS_DIR,
+    chapter_names,
+    execute_notebook,
+    main,
+    notebook_parameters,
+    parse_overrides,
+)
 
 CHAPTERS = chapter_names()
 
@@ -72,3 +79,40 @@ def test_notebook_builds_on_stand_ins_without_any_data_file(name, tmp_path, monk
 def test_unknown_profile_is_refused():
     with pytest.raises(ValueError, match="profile"):
         notebook_parameters("01_eda", profile="fast")
+
+
+def test_overrides_are_read_as_yaml():
+    assert parse_overrides(["RANDOM_STATE=3", "K_RANGE=[3, 4]", "DATA_DIR=null", "X_Y=abc"]) == {
+        "RANDOM_STATE": 3,
+        "K_RANGE": [3, 4],
+        "DATA_DIR": None,
+        "X_Y": "abc",
+    }
+
+
+@pytest.mark.parametrize("pair", ["RANDOM_STATE", "random_state=3", "K_RANGE=[3, 4", "=1"])
+def test_bad_overrides_are_refused(pair):
+    with pytest.raises(ValueError, match="--set"):
+        parse_overrides([pair])
+
+
+def test_an_unknown_parameter_stops_the_run_before_any_chapter(tmp_path, capsys):
+    argv = ["run", "--only", "00_judging_success", "01_eda", "--set", "SAMPLE_SIZE=500"]
+    assert main([*argv, "--output-dir", str(tmp_path)]) == 2
+    assert "00_judging_success has no parameter SAMPLE_SIZE" in capsys.readouterr().err
+    assert not list(tmp_path.iterdir())
+
+
+def test_an_unknown_chapter_is_refused(tmp_path, capsys):
+    assert main(["run", "--only", "01_ed", "--output-dir", str(tmp_path)]) == 2
+    assert "no chapter 01_ed" in capsys.readouterr().err
+
+
+@pytest.mark.notebooks
+def test_an_override_reaches_the_chapter(tmp_path):
+    argv = ["run", "--profile", "smoke", "--only", "00_judging_success", "--set", "RANDOM_STATE=3"]
+    assert main([*argv, "--output-dir", str(tmp_path), "--metrics-dir", str(tmp_path)]) == 0
+    nb = nbformat.read(tmp_path / "00_judging_success.ipynb", as_version=4)
+    injected = [c for c in nb.cells if "injected-parameters" in c.metadata.get("tags", [])]
+    assert "RANDOM_STATE = 3\n" in injected[0].source
+    assert (tmp_path / "00_judging_success.json").is_file()
