@@ -111,15 +111,16 @@ def load_campaign_parameters(
     missing = [k for k in _KEYS if k not in rules]
     if missing:
         raise DataValidationError(f"rules/{_RULES_FILE}: missing key(s) {missing}")
-    values = {k: rules[k] for k in _KEYS}
-    if cost_per_contact is not None:
-        values["cost_per_contact"] = cost_per_contact
-    if value_per_sale is not None:
-        values["value_per_sale"] = value_per_sale
-    try:
-        values = {k: float(v) for k, v in values.items()}
-    except (TypeError, ValueError) as exc:
-        raise DataValidationError(f"rules/{_RULES_FILE}: non-numeric value in {values}") from exc
+    overrides = {"cost_per_contact": cost_per_contact, "value_per_sale": value_per_sale}
+    values = {}
+    for key in _KEYS:
+        given = overrides.get(key)
+        source = f"rules/{_RULES_FILE}" if given is None else "the given parameters"
+        value = rules[key] if given is None else given
+        try:
+            values[key] = float(value)
+        except (TypeError, ValueError):
+            raise DataValidationError(f"{source}: {key} = {value!r} is not a number") from None
     return CampaignParameters(**values)
 
 

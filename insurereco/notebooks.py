@@ -20,8 +20,11 @@ not in a chapter's ``parameters`` cell is refused before anything runs.
 from __future__ import annotations
 
 import argparse
+import ast
+import datetime
 import os
 import sys
+import tempfile
 from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
@@ -78,7 +81,9 @@ def execute_notebook(
     """Execute one chapter notebook with Papermill and return the executed copy's path.
 
     The notebook runs with the project root as working directory; ``parameters``
-    override the profile's parameters, which override the notebook defaults.
+    override the profile's parameters, which override the notebook defaults. The run
+    writes into a temporary folder beside the output and replaces the output only when
+    every cell succeeded: a failed run leaves the previous chapter (and the book) as it was.
     """
     import papermill as pm
 
@@ -87,17 +92,20 @@ def execute_notebook(
     output_dir.mkdir(parents=True, exist_ok=True)
     output = output_dir / f"{name}.ipynb"
     os.environ.setdefault("PYDEVD_DISABLE_FILE_VALIDATION", "1")
-    pm.execute_notebook(
-        str(notebooks_dir / f"{name}.ipynb"),
-        str(output),
-        parameters=params,
-        cwd=str(PROJECT_ROOT),
-        kernel_name="python3",
-        progress_bar=False,
-        log_output=False,
-        report_mode=False,
-    )
-    _fold_code(output)
+    with tempfile.TemporaryDirectory(dir=output_dir, prefix=f".running-{name}-") as scratch:
+        partial = Path(scratch) / output.name
+        pm.execute_notebook(
+            str(notebooks_dir / f"{name}.ipynb"),
+            str(partial),
+            parameters=params,
+            cwd=str(PROJECT_ROOT),
+            kernel_name="python3",
+            progress_bar=False,
+            log_output=False,
+            report_mode=False,
+        )
+        _fold_code(partial)
+        os.replace(partial, output)
     return output
 
 
@@ -121,6 +129,9 @@ def _fold_code(path: Path) -> None:
 def parse_overrides(pairs: Iterable[str]) -> dict[str, Any]:
     """``["NAME=VALUE", ...]`` to ``{NAME: value}``, each value read as YAML.
 
+    A date (``2011-07-01``) stays the text it was written as, since the chapters take
+    dates as text; ``None`` (as in the parameters cells) means YAML's ``null``.
+
     Raises
     ------
     ValueError
@@ -132,23 +143,54 @@ def parse_overrides(pairs: Iterable[str]) -> dict[str, Any]:
         if not sep or not name.isupper() or not name.isidentifier():
             raise ValueError(f"--set {pair!r}: expected NAME=VALUE with an UPPER_CASE name")
         try:
-            overrides[name] = yaml.safe_load(text)
+            value = yaml.safe_load(text)
         except yaml.YAMLError as exc:
             raise ValueError(f"--set {pair!r}: the value is not valid YAML ({exc})") from None
+        if isinstance(value, datetime.date):
+            value = text.strip()
+        overrides[name] = None if value == "None" else value
     return overrides
 
 
+def _kind(value: Any) -> str | None:
+    """The kind of value a parameter holds, for the override check (None: any)."""
+    if value is None:
+        return None
+    if isinstance(value, bool):
+        return "true or false"
+    if isinstance(value, int | float):
+        return "a number"
+    if isinstance(value, str):
+        return "text"
+    if isinstance(value, list | tuple):
+        return "a list"
+    if isinstance(value, dict):
+        return "a mapping"
+    return None
+
+
 def _check_overrides(names: list[str], overrides: dict[str, Any], notebooks_dir: Path) -> None:
+    """Refuse names missing from a chapter, and values of another kind than its default."""
     import papermill as pm
 
     for name in names:
-        known = set(pm.inspect_notebook(str(notebooks_dir / f"{name}.ipynb")))
-        unknown = sorted(set(overrides) - known)
+        known = pm.inspect_notebook(str(notebooks_dir / f"{name}.ipynb"))
+        unknown = sorted(set(overrides) - set(known))
         if unknown:
             raise ValueError(
                 f"{name} has no parameter {', '.join(unknown)} (its parameters cell lists "
                 f"{', '.join(sorted(known))})"
             )
+        for key, value in overrides.items():
+            try:
+                expected = _kind(ast.literal_eval(known[key]["default"]))
+            except (ValueError, SyntaxError):  # a default that is an expression
+                continue
+            if expected and value is not None and _kind(value) != expected:
+                raise ValueError(
+                    f"--set {key}={value!r}: {name} expects {expected} here "
+                    f"(default {known[key]['default']})"
+                )
 
 
 def run_notebooks(

@@ -186,6 +186,9 @@ def test_parameters_from_rules_and_overrides():
         CampaignParameters(cost_per_contact=-1, value_per_sale=100)
     with pytest.raises(DataValidationError):
         CampaignParameters(cost_per_contact=1, value_per_sale=0)
+    # a bad override is blamed on the caller, not on the rules file
+    with pytest.raises(DataValidationError, match="given parameters: cost_per_contact = 'five'"):
+        load_campaign_parameters(cost_per_contact="five")
 
 
 def test_plot_helpers_return_ax():

@@ -82,12 +82,31 @@ def test_unknown_profile_is_refused():
 
 
 def test_overrides_are_read_as_yaml():
-    assert parse_overrides(["RANDOM_STATE=3", "K_RANGE=[3, 4]", "DATA_DIR=null", "X_Y=abc"]) == {
+    pairs = ["RANDOM_STATE=3", "K_RANGE=[3, 4]", "DATA_DIR=null", "X_Y=abc", "K=None"]
+    assert parse_overrides([*pairs, "SPLIT=2011-07-01"]) == {
         "RANDOM_STATE": 3,
         "K_RANGE": [3, 4],
         "DATA_DIR": None,
         "X_Y": "abc",
+        "K": None,
+        "SPLIT": "2011-07-01",  # dates stay text, as the chapters take them
     }
+
+
+@pytest.mark.parametrize(
+    ("pair", "expected"),
+    [
+        ("MIN_STABILITY=high", "expects a number"),
+        ("K_RANGE=5", "expects a list"),
+        ("ALLOW_SYNTHETIC=1", "expects true or false"),
+        ("RETAIL_SPLIT=2011", "expects text"),
+    ],
+)
+def test_an_override_of_another_kind_than_the_default_is_refused(pair, expected, tmp_path, capsys):
+    argv = ["run", "--only", "07_segmentation", "--set", pair, "--output-dir", str(tmp_path)]
+    assert main(argv) == 2
+    assert f"07_segmentation {expected} here (default" in capsys.readouterr().err
+    assert not list(tmp_path.iterdir())
 
 
 @pytest.mark.parametrize("pair", ["RANDOM_STATE", "random_state=3", "K_RANGE=[3, 4", "=1"])
@@ -116,3 +135,18 @@ def test_an_override_reaches_the_chapter(tmp_path):
     injected = [c for c in nb.cells if "injected-parameters" in c.metadata.get("tags", [])]
     assert "RANDOM_STATE = 3\n" in injected[0].source
     assert (tmp_path / "00_judging_success.json").is_file()
+
+
+@pytest.mark.notebooks
+def test_a_failed_run_leaves_the_previous_chapter_as_it_was(tmp_path):
+    previous = tmp_path / "00_judging_success.ipynb"
+    previous.write_text("the chapter of the last good run")
+    with pytest.raises(papermill.PapermillExecutionError, match="treatment_rate equals"):
+        execute_notebook(  # a contact rate equal to the control rate cannot be sized
+            "00_judging_success",
+            profile="smoke",
+            output_dir=tmp_path,
+            parameters={"CONTACT_RATE": 0.02, "CONTROL_RATE": 0.02, "METRICS_DIR": str(tmp_path)},
+        )
+    assert previous.read_text() == "the chapter of the last good run"
+    assert [p.name for p in tmp_path.iterdir()] == [previous.name]
