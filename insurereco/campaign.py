@@ -39,6 +39,7 @@ __all__ = [
     "depth_table",
     "expected_vs_observed",
     "load_campaign_parameters",
+    "never_offered_products",
     "offer_sentence",
     "plot_depth_sensitivity",
     "plot_expected_vs_observed",
@@ -84,6 +85,29 @@ class CampaignParameters:
         return self.cost_per_contact / self.value_per_sale
 
 
+def _rules() -> dict:
+    text = (
+        importlib.resources.files("insurereco").joinpath(f"rules/{_RULES_FILE}").read_text("utf-8")
+    )
+    return yaml.safe_load(text) or {}
+
+
+def never_offered_products() -> tuple[str, ...]:
+    """Products a contact list leaves out by default (``never_offer`` in ``campaign.yml``).
+
+    Raises
+    ------
+    DataValidationError
+        If the entry is not a list of product codes.
+    """
+    products = _rules().get("never_offer", [])
+    if not isinstance(products, list) or not all(isinstance(p, str) for p in products):
+        raise DataValidationError(
+            f"rules/{_RULES_FILE}: never_offer must be a list of product codes, got {products!r}"
+        )
+    return tuple(products)
+
+
 def load_campaign_parameters(
     *, cost_per_contact: float | None = None, value_per_sale: float | None = None
 ) -> CampaignParameters:
@@ -104,10 +128,7 @@ def load_campaign_parameters(
     DataValidationError
         If the file lacks a key or holds a negative or non-numeric value.
     """
-    text = (
-        importlib.resources.files("insurereco").joinpath(f"rules/{_RULES_FILE}").read_text("utf-8")
-    )
-    rules = yaml.safe_load(text) or {}
+    rules = _rules()
     missing = [k for k in _KEYS if k not in rules]
     if missing:
         raise DataValidationError(f"rules/{_RULES_FILE}: missing key(s) {missing}")

@@ -183,6 +183,8 @@ def describe_feature(name: str, value) -> str:
         return f"holds {product}" if value == 1 else f"does not hold {product}"
     if name == BASKET_SIZE:
         n = int(value)
+        if n == 0:
+            return "holds no product yet"
         return f"holds {n} product{'s' if n != 1 else ''} in all"
     if name == "age":
         return _age_phrase(float(value))

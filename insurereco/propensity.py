@@ -264,7 +264,7 @@ def binary_target(
         )
     distinct = list(pd.unique(values))
     if len(distinct) != 2:
-        shown = ", ".join(repr(v) for v in distinct[:5])
+        shown = ", ".join(repr(v.item() if isinstance(v, np.generic) else v) for v in distinct[:5])
         raise DataValidationError(
             f"{source}: target column {name!r} must be binary (two distinct values), "
             f"found {len(distinct)}: {shown}{' ...' if len(distinct) > 5 else ''}"

@@ -9,6 +9,7 @@ import pandas as pd
 import pytest
 
 from insurereco import cli
+from insurereco.campaign import never_offered_products
 from insurereco.contract import PRODUCTS
 from insurereco.models import load_model
 from insurereco.protocol import evaluation_split
@@ -169,6 +170,22 @@ def test_bad_contact_options_fail_cleanly(files, capsys):
     _expect_failure(files, capsys, [*base, "--top-k", "0"], "--top-k")
     _expect_failure(files, capsys, [*base, "--budget", "-1"], "--budget")
     _expect_failure(files, capsys, [*base, "--value-per-sale", "-5"], "value_per_sale")
+    _expect_failure(files, capsys, [*base, "--exclude", "QBOL", "NOPE"], "unknown product(s) NOPE")
+
+
+def test_contacts_leave_out_the_never_offered_products_unless_told(files):
+    assert never_offered_products() == ("RVSZ", "K6QO")
+    base = ["contacts", "--model", str(files["model"]), "--customers", str(files["customers"]),
+            "--top-k", "3"]  # fmt: skip
+    offered = {}
+    for name, extra in {"default": [], "all": ["--exclude"], "qbol": ["--exclude", "QBOL"]}.items():
+        out = files["folder"] / f"offers_{name}.csv"
+        assert cli.main([*base, "--out", str(out), *extra]) == 0
+        offered[name] = pd.read_csv(out, keep_default_na=False)
+    assert not offered["default"]["product"].isin(["RVSZ", "K6QO"]).any()
+    assert offered["all"]["product"].isin(["RVSZ", "K6QO"]).any()
+    assert "QBOL" not in set(offered["qbol"]["product"])
+    assert offered["qbol"]["product"].isin(["RVSZ", "K6QO"]).any()
 
 
 def test_fit_learns_from_unlabelled_customers(files):

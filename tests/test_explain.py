@@ -75,6 +75,7 @@ def test_describe_feature_phrases():
     assert describe_feature("sex", "F") == "female"
     assert describe_feature("occupation_code", "OTHER") == "a rare occupation code"
     assert describe_feature("n_products", 1) == "holds 1 product in all"
+    assert describe_feature("n_products", 0) == "holds no product yet"
 
 
 def test_feature_labels():

@@ -97,6 +97,7 @@ def test_binary_target_guesses_positive():
     ("values", "message"),
     [
         (["a", "b", "c"], "must be binary"),
+        ([56, 57, 58], r"found 3: 56, 57, 58$"),  # numbers as written, not numpy reprs
         (["yes", "yes"], "must be binary"),
         (["red", "blue"], "cannot tell"),
         (["yes", None], "missing"),

@@ -71,7 +71,10 @@ def test_snapshot_keeps_only_earlier_purchases(clean_log):
     assert rfm.loc["200", "recency"] == 27
 
 
-@pytest.mark.parametrize(("snapshot", "message"), [("soon", "cannot parse"), ("2000-01-01", "no")])
+@pytest.mark.parametrize(
+    ("snapshot", "message"),
+    [("soon", "cannot parse"), ("2000-01-01", "no"), ("10/12/2011", "YYYY-MM-DD")],
+)
 def test_bad_snapshots_are_refused(clean_log, snapshot, message):
     with pytest.raises(DataValidationError, match=message):
         seg.rfm_table(clean_log, snapshot=snapshot)

@@ -7,8 +7,10 @@
 * ``predict --model PATH --customers PATH --out PATH``: Zindi submission, one row per
   customer and product (``ID X PCODE``, ``Label``), held products 1.
 * ``contacts --model PATH --customers PATH --out PATH [--top-k K] [--cost-per-contact C]
-  [--value-per-sale V] [--budget N]``: ranked recommendations with expected value,
-  the contact decision and the top reasons in words.
+  [--value-per-sale V] [--budget N] [--exclude PRODUCT ...]``: ranked recommendations with
+  expected value, the contact decision and the top reasons in words. Products listed under
+  ``never_offer`` in ``rules/campaign.yml`` (the two almost everyone holds) are not offered
+  unless ``--exclude`` names others (``--exclude`` alone: offer every product).
 
 Bad input raises :class:`~insurereco.errors.DataValidationError`; the CLI prints one
 line and exits 2, and no output file is written (outputs go through a temporary file
@@ -18,7 +20,7 @@ renamed at the end).
 from __future__ import annotations
 
 import os
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import BinaryIO
 
@@ -28,7 +30,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.csv as pacsv
 
-from insurereco.campaign import load_campaign_parameters
+from insurereco.campaign import load_campaign_parameters, never_offered_products
 from insurereco.contract import ID_COLUMN
 from insurereco.data import read_portfolio
 from insurereco.errors import DataValidationError
@@ -126,6 +128,7 @@ def contact_list(
     cost_per_contact: float = 10.0,
     value_per_sale: float = 100.0,
     budget: int | None = None,
+    exclude: Sequence[str] = (),
     with_reasons: bool = True,
     approximate: bool = True,
 ) -> pd.DataFrame:
@@ -135,7 +138,8 @@ def contact_list(
     probability). The action rule: only the rank-1 product (the most valuable offer,
     as every sale is worth ``value_per_sale``) can be offered, and only when
     ``probability x value_per_sale > cost_per_contact``. With ``budget``, at most that
-    many customers are contacted, those with the highest expected profit.
+    many customers are contacted, those with the highest expected profit. Products in
+    ``exclude`` are never listed, like products already held.
 
     Reasons come from :func:`insurereco.explain.reasons`; ``approximate=True`` (the
     default) uses xgboost's fast path attribution so a whole file is explained in
@@ -148,8 +152,10 @@ def contact_list(
         ``expected_profit`` is ``p x value - cost``.
     """
     _check_options(top_k, budget)
+    _check_excluded(exclude, model.products)
     proba = model.predict_proba(customers)
-    held = customers[list(model.products)].to_numpy(dtype=bool)
+    never = np.isin(model.products, list(exclude))  # treated as held: never offered
+    held = customers[list(model.products)].to_numpy(dtype=bool) | never
     matrix = np.where(held, -1.0, proba.to_numpy())
     k = min(top_k, matrix.shape[1])
     order = np.argsort(-matrix, axis=1, kind="stable")[:, :k]
@@ -219,6 +225,8 @@ def run_contacts(args) -> None:
     params = load_campaign_parameters(
         cost_per_contact=args.cost_per_contact, value_per_sale=args.value_per_sale
     )
+    excluded = never_offered_products() if args.exclude is None else tuple(args.exclude)
+    _check_excluded(excluded, model.products)
     tables = [
         contact_list(
             model,
@@ -226,6 +234,7 @@ def run_contacts(args) -> None:
             top_k=args.top_k,
             cost_per_contact=params.cost_per_contact,
             value_per_sale=params.value_per_sale,
+            exclude=excluded,
             approximate=not args.exact_reasons,
         )
         for start in range(0, len(customers), _CHUNK)
@@ -242,6 +251,15 @@ def _check_options(top_k: int, budget: int | None) -> None:
         raise DataValidationError(f"--top-k must be at least 1, got {top_k}")
     if budget is not None and budget < 0:
         raise DataValidationError(f"--budget must be >= 0, got {budget}")
+
+
+def _check_excluded(exclude: Sequence[str], products: Sequence[str]) -> None:
+    unknown = sorted(set(exclude) - set(products))
+    if unknown:
+        raise DataValidationError(
+            f"--exclude: unknown product(s) {', '.join(unknown)}; the model knows "
+            f"{', '.join(products)}"
+        )
 
 
 def _apply_budget(table: pd.DataFrame, budget: int) -> None:
@@ -288,6 +306,14 @@ def register(subparsers) -> None:
     )
     contacts.add_argument(
         "--budget", type=int, default=None, help="contact at most N customers (by profit)"
+    )
+    contacts.add_argument(
+        "--exclude",
+        nargs="*",
+        default=None,
+        metavar="PRODUCT",
+        help="products never offered (default: never_offer in rules/campaign.yml, the two "
+        "almost everyone holds; --exclude alone offers every product)",
     )
     contacts.add_argument(
         "--exact-reasons",

@@ -120,12 +120,14 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser = subparsers.add_parser(
         "segment",
         help="RFM + K-Means customer segments with a strategy per segment",
-        description=__doc__.split("\n\n", 1)[1] if __doc__ else None,
+        description=__doc__.split("\n\n", 1)[1].replace("``", "") if __doc__ else None,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     parser.add_argument("--transactions", required=True, help="transactions CSV (or .csv.gz)")
     parser.add_argument("--out", required=True, help="output CSV, one row per customer")
-    parser.add_argument("--snapshot", default=None, help="observation date, e.g. 2011-12-10")
+    parser.add_argument(
+        "--snapshot", default=None, help="observation date as YYYY-MM-DD, e.g. 2011-12-10"
+    )
     parser.add_argument("--k", type=_k_value, default=None, help="number of segments")
     parser.add_argument(
         "--model", default=None, help="load the fitted pipeline from here if it exists, else save"
