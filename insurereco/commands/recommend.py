@@ -225,8 +225,11 @@ def run_contacts(args) -> None:
     params = load_campaign_parameters(
         cost_per_contact=args.cost_per_contact, value_per_sale=args.value_per_sale
     )
-    excluded = never_offered_products() if args.exclude is None else tuple(args.exclude)
-    _check_excluded(excluded, model.products)
+    if args.exclude is None:  # the rules file's list, as far as this model knows the products
+        excluded = tuple(p for p in never_offered_products() if p in model.products)
+    else:
+        excluded = tuple(args.exclude)
+        _check_excluded(excluded, model.products)
     tables = [
         contact_list(
             model,
