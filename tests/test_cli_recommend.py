@@ -39,13 +39,15 @@ def files(tmp_path_factory, portfolio):
             "masked": split.masked}  # fmt: skip
 
 
-def test_predict_writes_a_zindi_submission(files):
+def test_predict_writes_a_zindi_submission(files, capsys):
     out = files["folder"] / "submission.csv"
     code = cli.main(
         ["predict", "--model", str(files["model"]), "--customers", str(files["customers"]),
          "--out", str(out)]
     )  # fmt: skip
     assert code == 0
+    n = len(files["masked"])
+    assert f"wrote {n * 21:,} rows ({n:,} customers x 21 products)" in capsys.readouterr().out
     sub = pd.read_csv(out)
     masked = files["masked"]
     assert list(sub.columns) == ["ID X PCODE", "Label"]
@@ -60,13 +62,15 @@ def test_predict_writes_a_zindi_submission(files):
     assert open_mass == pytest.approx(np.ones(len(masked)), abs=1e-4)
 
 
-def test_contacts_rank_value_action_and_reasons(files):
+def test_contacts_rank_value_action_and_reasons(files, capsys):
     out = files["folder"] / "contacts.csv"
     args = ["contacts", "--model", str(files["model"]), "--customers", str(files["customers"]),
             "--out", str(out), "--top-k", "2", "--cost-per-contact", "10",
             "--value-per-sale", "100"]  # fmt: skip
     assert cli.main(args) == 0
     table = pd.read_csv(out, keep_default_na=False)
+    n_contacts = (table["action"] == "contact").sum()
+    assert f"{n_contacts:,} contacts proposed" in capsys.readouterr().out
     masked = files["masked"].set_index("ID")
     assert list(table.columns) == [
         "ID", "rank", "product", "probability", "expected_value", "expected_profit", "action",
@@ -188,10 +192,12 @@ def test_contacts_leave_out_the_never_offered_products_unless_told(files):
     assert offered["qbol"]["product"].isin(["RVSZ", "K6QO"]).any()
 
 
-def test_fit_learns_from_unlabelled_customers(files):
+def test_fit_learns_from_unlabelled_customers(files, capsys):
     model = files["folder"] / "semi.joblib"
     args = ["fit", "--train", str(files["train"]), "--model", str(model), "--n-jobs", "1"]
     assert cli.main([*args, "--unlabelled", str(files["customers"])]) == 0
+    said = capsys.readouterr().out
+    assert f"(+{len(files['masked'])} unlabelled)" in said and f"wrote {model}" in said
     fitted, _ = load_model(model)
     assert fitted.n_unlabelled_ == len(files["masked"])
     plain, _ = load_model(files["model"])

@@ -20,6 +20,7 @@ renamed at the end).
 from __future__ import annotations
 
 import os
+import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import BinaryIO
@@ -207,15 +208,22 @@ def run_fit(args) -> None:
                 f"(first: {unlabelled.loc[shared, ID_COLUMN].iloc[0]}); "
                 "--unlabelled takes other customers"
             )
+    extra = f" (+{len(unlabelled):,} unlabelled)" if unlabelled is not None else ""
+    print(f"fitting on {len(train):,} customers{extra}; this can take a few minutes", flush=True)
+    start = time.perf_counter()
     model = XGBoostRecommender(random_state=args.random_state, n_jobs=args.n_jobs)
     model.fit(train, unlabelled=unlabelled)
     save_model(model, args.model)
+    print(f"fitted in {time.perf_counter() - start:.0f} s; wrote {args.model}")
 
 
 def run_predict(args) -> None:
     """``insurereco predict``: write the Zindi submission for ``--customers``."""
     model, _, customers = _load(args)
     _atomic_write(args.out, lambda out: _write_submission(model, customers, out))
+    n_products = len(model.products)
+    print(f"wrote {len(customers) * n_products:,} rows ({len(customers):,} customers x "
+          f"{n_products} products) to {args.out}")  # fmt: skip
 
 
 def run_contacts(args) -> None:
@@ -247,6 +255,9 @@ def run_contacts(args) -> None:
         _apply_budget(table, args.budget)
     text = table.to_csv(index=False, float_format="%.6g", lineterminator="\n")
     _atomic_write(args.out, lambda out: out.write(text.encode("utf-8")))
+    n_contacts = int((table["action"] == ACTION_CONTACT).sum())
+    print(f"wrote {len(table):,} offers for {len(customers):,} customers to {args.out}; "
+          f"{n_contacts:,} contacts proposed")  # fmt: skip
 
 
 def _check_options(top_k: int, budget: int | None) -> None:
