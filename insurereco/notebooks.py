@@ -205,9 +205,14 @@ def run_notebooks(
     """Execute several chapters (default: all) and return the executed copies.
 
     ``overrides`` (parameter name to value) apply to every chapter, over the profile; every
-    name must be in each chapter's ``parameters`` cell, checked before any chapter runs.
+    name must be in each chapter's ``parameters`` cell. Unknown chapters and overrides are
+    refused (``ValueError``) before any chapter runs.
     """
-    names = list(names or chapter_names(notebooks_dir))
+    available = chapter_names(notebooks_dir)
+    names = list(names or available)
+    unknown = sorted(set(names) - set(available))
+    if unknown:
+        raise ValueError(f"no chapter {', '.join(unknown)} in {notebooks_dir}")
     extra = dict(overrides or {})
     _check_overrides(names, extra, notebooks_dir)
     if metrics_dir:
@@ -245,16 +250,12 @@ def main(argv: list[str] | None = None) -> int:
     )
     args = parser.parse_args(argv)
     try:
-        overrides = parse_overrides(args.set)
-        unknown = sorted(set(args.only or ()) - set(chapter_names()))
-        if unknown:
-            raise ValueError(f"no chapter {', '.join(unknown)} in {NOTEBOOKS_DIR}")
         run_notebooks(
             args.only,
             profile=args.profile,
             output_dir=args.output_dir,
             metrics_dir=args.metrics_dir,
-            overrides=overrides,
+            overrides=parse_overrides(args.set),
         )
     except ValueError as exc:
         print(f"error: {exc}", file=sys.stderr)

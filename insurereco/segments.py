@@ -96,17 +96,16 @@ def default_snapshot(tx: pd.DataFrame) -> pd.Timestamp:
 def _timestamp(value: Any, *, what: str) -> pd.Timestamp:
     """A date from a date-like value; text must be ISO (``2011-12-10``), never ``10/12/2011``,
     which reads as 12 October or 10 December depending on the country."""
+    message = f"{what}: cannot parse date {value!r}; write it as YYYY-MM-DD"
     try:
         if isinstance(value, str):
             stamp = pd.to_datetime(value, format="ISO8601")
         else:
             stamp = pd.Timestamp(value)
     except (ValueError, TypeError) as exc:
-        raise DataValidationError(
-            f"{what}: cannot parse date {value!r}; write it as YYYY-MM-DD"
-        ) from exc
+        raise DataValidationError(message) from exc
     if pd.isna(stamp):
-        raise DataValidationError(f"{what}: cannot parse date {value!r}; write it as YYYY-MM-DD")
+        raise DataValidationError(message)
     return stamp
 
 

@@ -235,9 +235,8 @@ def run_contacts(args) -> None:
     )
     if args.exclude is None:  # the rules file's list, as far as this model knows the products
         excluded = tuple(p for p in never_offered_products() if p in model.products)
-    else:
+    else:  # checked by contact_list, before anything is written
         excluded = tuple(args.exclude)
-        _check_excluded(excluded, model.products)
     tables = [
         contact_list(
             model,
