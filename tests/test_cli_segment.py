@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 import pandas as pd
 import pytest
 from test_transactions import hand_made_raw
@@ -56,6 +58,23 @@ def test_model_is_saved_then_reused(normalised_csv, tmp_path, capsys):
     code = _run("--transactions", normalised_csv, "--out", second, "--k", 3, "--model", model)
     assert code == 2
     assert "k=4" in capsys.readouterr().err
+
+
+def test_a_model_applied_to_another_shop_warns(normalised_csv, tmp_path, capsys):
+    model, out = tmp_path / "seg.joblib", tmp_path / "out.csv"
+    assert _run("--transactions", normalised_csv, "--out", out, "--k", 3, "--model", model) == 0
+    assert _run("--transactions", normalised_csv, "--out", out, "--model", model) == 0
+    assert "warning" not in capsys.readouterr().err
+    dearer = tmp_path / "dearer.csv"
+    tx = pd.read_csv(normalised_csv)
+    tx.assign(amount=tx["amount"] * 50).to_csv(dearer, index=False)
+    assert _run("--transactions", dearer, "--out", out, "--model", model) == 0
+    err = capsys.readouterr().err
+    assert "warning: these customers are unlike" in err
+    # Geometric means of 1 + spend: a little under 50 times.
+    assert re.search(r"typical spend 4\d\.\d times higher", err)
+    assert "purchases" not in err
+    assert pd.read_csv(out)["segment"].notna().all()
 
 
 @pytest.mark.parametrize(

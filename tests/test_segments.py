@@ -264,6 +264,22 @@ def test_model_round_trip(tmp_path):
         seg.load_model(tmp_path / "missing.joblib")
 
 
+def test_fit_shift_measures_the_move_on_the_fitted_scale():
+    rfm = three_groups()
+    model = seg.fit_segments(rfm, k=3)
+    same = seg.fit_shift(model, rfm)
+    np.testing.assert_allclose(same["shift_sd"], 0, atol=1e-9)
+    np.testing.assert_allclose(same["ratio"], 1)
+    assert not same["flagged"].any()
+    # Spend moved up by exactly 2 on the log1p scale: ratio e^2, 2 / sd(log1p spend) SDs.
+    richer = rfm.assign(monetary=np.expm1(np.log1p(rfm["monetary"]) + 2))
+    shift = seg.fit_shift(model, richer)
+    sd = np.log1p(rfm["monetary"]).std(ddof=0)
+    assert shift.loc["monetary", "shift_sd"] == pytest.approx(2 / sd)
+    assert shift.loc["monetary", "ratio"] == pytest.approx(np.exp(2))
+    assert shift["flagged"].tolist() == [False, False, 2 / sd > seg.SHIFT_WARNING_SD]
+
+
 def test_plot_helpers_return_their_axes():
     rfm = three_groups()
     segmented = seg.assign_segments(seg.fit_segments(rfm, k=3), rfm)

@@ -11,7 +11,8 @@
   after the last purchase).
 * ``--k``: number of segments (default: chosen by elbow/silhouette/stability rule).
 * ``--model``: if the file exists, the saved pipeline is loaded and applied (no refit);
-  otherwise the fitted pipeline is saved there.
+  otherwise the fitted pipeline is saved there. A warning is printed when the customers
+  are far from those the model was fitted on (e.g. another shop or currency).
 
 Writes ``customer_id, recency, frequency, monetary, segment, strategy`` atomically:
 on any error nothing is written, a one-line message is printed and the exit code is 2.
@@ -20,6 +21,7 @@ on any error nothing is written, a one-line message is printed and the exit code
 from __future__ import annotations
 
 import argparse
+import sys
 from pathlib import Path
 
 import pandas as pd
@@ -31,6 +33,7 @@ from insurereco.segments import (
     assign_segments,
     evaluate_k,
     fit_segments,
+    fit_shift,
     load_model,
     rfm_table,
     save_model,
@@ -49,6 +52,36 @@ def _k_value(text: str) -> int:
     if value < 2:
         raise argparse.ArgumentTypeError(f"k must be an integer >= 2, got {text}")
     return value
+
+
+#: Plain words for the RFM columns in messages.
+_IN_WORDS = {
+    "recency": "days since the last purchase",
+    "frequency": "number of purchases",
+    "monetary": "spend",
+}
+
+
+def _warn_if_shifted(model, rfm: pd.DataFrame, model_file: Path) -> None:
+    """Print a warning when ``rfm`` is far from the customers ``model`` was fitted on."""
+    shift = fit_shift(model, rfm)
+    flagged = shift[shift["flagged"]]
+    if flagged.empty:
+        return
+    parts = []
+    for column, row in flagged.iterrows():
+        times = row["ratio"] if row["ratio"] >= 1 else 1 / row["ratio"]
+        direction = "higher" if row["ratio"] >= 1 else "lower"
+        parts.append(
+            f"typical {_IN_WORDS[column]} {times:.1f} times {direction} "
+            f"({abs(row['shift_sd']):.1f} standard deviations)"
+        )
+    print(
+        f"warning: these customers are unlike those {model_file} was fitted on: "
+        f"{'; '.join(parts)}. The segment names may not fit them; leave out --model "
+        "(or give a new file) to fit on this log.",
+        file=sys.stderr,
+    )
 
 
 def segment_customers(
@@ -70,7 +103,9 @@ def segment_customers(
     k : int, optional
         Number of segments when fitting; must match a loaded model's k if both given.
     model_path : path-like, optional
-        Load from it if it exists, else save the fitted model to it.
+        Load from it if it exists, else save the fitted model to it. A loaded model
+        applied to customers far from its fitting ones prints a warning on stderr
+        (see :func:`insurereco.segments.fit_shift`).
     random_state : int
 
     Returns
@@ -87,6 +122,7 @@ def segment_customers(
             raise DataValidationError(
                 f"{model_file}: saved model has k={model.n_clusters}, but --k {k} was given"
             )
+        _warn_if_shifted(model, rfm, model_file)
     else:
         if k is None:
             k = select_k(evaluate_k(rfm, ks=range(2, min(9, len(rfm))), random_state=random_state))
