@@ -169,8 +169,37 @@ def _kind(value: Any) -> str | None:
     return None
 
 
+#: Kinds of the type names a parameters cell may declare in a ``# type:`` comment.
+_TYPE_KINDS = {
+    "int": "a number",
+    "float": "a number",
+    "str": "text",
+    "bool": "true or false",
+    "list": "a list",
+    "dict": "a mapping",
+}
+
+
+def _expected_kinds(parameter: dict[str, str]) -> set[str]:
+    """Kinds an override of ``parameter`` (from ``papermill.inspect_notebook``) may have.
+
+    The kind of the default; for a ``None`` default, the type declared in the line's
+    ``# type: int`` comment (``str|bool``: either). Empty: anything goes (a default that
+    is an expression, or ``None`` with no declared type).
+    """
+    try:
+        default = ast.literal_eval(parameter["default"])
+    except (ValueError, SyntaxError):  # a default that is an expression
+        return set()
+    if default is not None:
+        return {_kind(default)} - {None}
+    declared = parameter.get("inferred_type_name", "None").split("|")
+    kinds = {_TYPE_KINDS.get(name.strip()) for name in declared if name.strip() != "None"}
+    return set() if None in kinds else kinds
+
+
 def _check_overrides(names: list[str], overrides: dict[str, Any], notebooks_dir: Path) -> None:
-    """Refuse names missing from a chapter, and values of another kind than its default."""
+    """Refuse names missing from a chapter, and values of another kind than it expects."""
     import papermill as pm
 
     for name in names:
@@ -182,14 +211,11 @@ def _check_overrides(names: list[str], overrides: dict[str, Any], notebooks_dir:
                 f"{', '.join(sorted(known))})"
             )
         for key, value in overrides.items():
-            try:
-                expected = _kind(ast.literal_eval(known[key]["default"]))
-            except (ValueError, SyntaxError):  # a default that is an expression
-                continue
-            if expected and value is not None and _kind(value) != expected:
+            expected = _expected_kinds(known[key])
+            if expected and value is not None and _kind(value) not in expected:
                 raise ValueError(
-                    f"--set {key}={value!r}: {name} expects {expected} here "
-                    f"(default {known[key]['default']})"
+                    f"--set {key}={value!r}: {name} expects {' or '.join(sorted(expected))} "
+                    f"here (default {known[key]['default']})"
                 )
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ast
 import json
 
 import nbformat
@@ -10,6 +11,7 @@ import pytest
 
 from insurereco.notebooks import (
     NOTEBOOKS_DIR,
+    _check_overrides,
     chapter_names,
     execute_notebook,
     main,
@@ -18,6 +20,10 @@ from insurereco.notebooks import (
 )
 
 CHAPTERS = chapter_names()
+
+
+def _typed(parameter: dict) -> bool:
+    return parameter["inferred_type_name"] != "None"
 
 
 def test_there_are_chapters():
@@ -33,8 +39,13 @@ def test_notebook_is_stripped_and_parameterised(name):
     )
     tagged = [c for c in code if "parameters" in c.metadata.get("tags", [])]
     assert len(tagged) == 1, "exactly one cell tagged 'parameters'"
-    names = list(papermill.inspect_notebook(str(NOTEBOOKS_DIR / f"{name}.ipynb")))
+    found = papermill.inspect_notebook(str(NOTEBOOKS_DIR / f"{name}.ipynb"))
+    names = list(found)
     assert names and all(n.isupper() for n in names), "parameters are UPPER_CASE"
+    assigned = [t.id for node in ast.parse(tagged[0].source).body for t in node.targets]
+    assert sorted(assigned) == sorted(names), "papermill sees every parameter (no '=' in help)"
+    untyped = [n for n, p in found.items() if p["default"] == "None" and not _typed(p)]
+    assert not untyped, f"declare the type of None defaults ('# type: int'): {untyped}"
     assert "METRICS_DIR" in names
     assert nb.cells[0].cell_type == "markdown" and nb.cells[0].source.startswith("# ")
     smoke = notebook_parameters(name, profile="smoke")
@@ -100,6 +111,10 @@ def test_overrides_are_read_as_yaml():
         ("K_RANGE=5", "expects a list"),
         ("ALLOW_SYNTHETIC=1", "expects true or false"),
         ("RETAIL_SPLIT=2011", "expects text"),
+        # None defaults: the kind declared in the line's "# type:" comment
+        ("K=three", "expects a number"),
+        ("SNAPSHOT=20111201", "expects text"),
+        ("SAMPLE_CUSTOMERS=[100]", "expects a number"),
     ],
 )
 def test_an_override_of_another_kind_than_the_default_is_refused(pair, expected, tmp_path, capsys):
@@ -107,6 +122,15 @@ def test_an_override_of_another_kind_than_the_default_is_refused(pair, expected,
     assert main(argv) == 2
     assert f"07_segmentation {expected} here (default" in capsys.readouterr().err
     assert not list(tmp_path.iterdir())
+
+
+def test_declared_types_of_none_defaults_accept_their_kinds(tmp_path):
+    chapter = ["06_campaign"]
+    accepted = {"CACHE_DIR": False, "COST_PER_CONTACT": 5, "SAMPLE_SIZE": None, "DATA_DIR": "d"}
+    for key, value in accepted.items():
+        _check_overrides(chapter, {key: value}, NOTEBOOKS_DIR)
+    with pytest.raises(ValueError, match="expects text or true or false here"):
+        _check_overrides(chapter, {"CACHE_DIR": 3}, NOTEBOOKS_DIR)
 
 
 @pytest.mark.parametrize("pair", ["RANDOM_STATE", "random_state=3", "K_RANGE=[3, 4", "=1"])
