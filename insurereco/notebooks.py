@@ -70,6 +70,21 @@ def notebook_parameters(
     return dict(sets.get(profile) or {})
 
 
+def _ipc_kernel_manager() -> type:
+    """A kernel manager whose kernel talks over local sockets, not TCP.
+
+    The chapters' kernels only ever talk to this process, so local (IPC) sockets are
+    enough; over TCP, ipykernel prints a warning about plain-text traffic on every run.
+    """
+    from jupyter_client import AsyncKernelManager
+    from traitlets import CaselessStrEnum
+
+    class IpcKernelManager(AsyncKernelManager):
+        transport = CaselessStrEnum(["tcp", "ipc"], default_value="ipc", config=True)
+
+    return IpcKernelManager
+
+
 def execute_notebook(
     name: str,
     *,
@@ -103,6 +118,7 @@ def execute_notebook(
             progress_bar=False,
             log_output=False,
             report_mode=False,
+            kernel_manager_class=_ipc_kernel_manager(),
         )
         _fold_code(partial)
         os.replace(partial, output)

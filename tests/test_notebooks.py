@@ -152,9 +152,10 @@ def test_an_unknown_chapter_is_refused(tmp_path, capsys):
 
 
 @pytest.mark.notebooks
-def test_an_override_reaches_the_chapter(tmp_path):
+def test_an_override_reaches_the_chapter(tmp_path, capfd):
     argv = ["run", "--profile", "smoke", "--only", "00_judging_success", "--set", "RANDOM_STATE=3"]
     assert main([*argv, "--output-dir", str(tmp_path), "--metrics-dir", str(tmp_path)]) == 0
+    assert "TCP" not in capfd.readouterr().err, "the kernel talks over local sockets"
     nb = nbformat.read(tmp_path / "00_judging_success.ipynb", as_version=4)
     injected = [c for c in nb.cells if "injected-parameters" in c.metadata.get("tags", [])]
     assert "RANDOM_STATE = 3\n" in injected[0].source
