@@ -184,7 +184,13 @@ def from_cdnow(raw: pd.DataFrame, *, source: str = "cdnow") -> pd.DataFrame:
 
 
 def _cancelled(tx: pd.DataFrame) -> pd.Series:
-    return tx["invoice_id"].fillna("").str.upper().str.startswith("C")
+    """Online Retail's cancellations: invoice ``C`` + digits, with a negative amount.
+
+    Both conditions, so that other logs' invoice numbers that merely start with C
+    (``CUST-17``, or CDNOW orders of customer ``C01``) are never taken for cancellations.
+    """
+    numbered = tx["invoice_id"].fillna("").str.fullmatch(r"[Cc]\d+")
+    return numbered & (tx["amount"] < 0)
 
 
 def _reversed_purchase(tx: pd.DataFrame) -> pd.Series:
@@ -244,7 +250,7 @@ CLEANING_STEPS: tuple[tuple[str, str, Callable[[pd.DataFrame], pd.Series]], ...]
     ),
     (
         "cancellations",
-        "invoice number starts with C: a cancellation reversing an earlier sale",
+        "invoice number C + digits, negative amount: a cancellation reversing an earlier sale",
         _cancelled,
     ),
     ("missing customer", "no customer identifier: cannot be attributed", _no_customer),

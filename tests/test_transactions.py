@@ -121,6 +121,31 @@ def test_cdnow_rows_on_one_day_form_one_order_and_zero_value_goes():
     assert log.set_index("step").loc["duplicates", "rows_removed"] == 0
 
 
+def test_only_online_retail_cancellations_count_as_cancellations():
+    """Invoice numbers that merely start with C are purchases like any other."""
+    cdnow = pd.DataFrame(
+        {
+            "customer_id": ["C01", "C01"],
+            "date": pd.to_datetime(["1997-01-01", "1997-02-01"]),
+            "number_of_cds": [1, 2],
+            "dollar_value": [10.0, 20.0],
+        }
+    )
+    clean, _ = clean_transactions(from_cdnow(cdnow))
+    assert list(clean["invoice_id"]) == ["C01-19970101", "C01-19970201"]
+    normalised = pd.DataFrame(
+        {
+            "customer_id": ["7", "7", "7"],
+            "invoice_id": ["CUST-1", "C2", "C3"],
+            "date": pd.to_datetime(["2011-01-01", "2011-01-02", "2011-01-03"]),
+            "amount": [5.0, 6.0, -6.0],
+        }
+    )
+    clean, log = clean_transactions(normalise_transactions(normalised))
+    assert list(clean["invoice_id"]) == ["CUST-1", "C2"]
+    assert log.set_index("step").loc["cancellations", "rows_removed"] == 1
+
+
 def test_make_cdnow_like_is_deterministic_and_in_the_cdnow_layout():
     a = make_cdnow_like(200, random_state=3)
     b = make_cdnow_like(200, random_state=3)
