@@ -112,6 +112,24 @@ def test_contacts_exact_reasons_same_offers_reasons_from_tree_shap(files):
     assert (exact["reasons"] != fast["reasons"]).any()  # the two attributions do differ
 
 
+def test_contact_list_takes_its_economics_from_the_rules_file(files):
+    from insurereco.campaign import CampaignParameters, load_campaign_parameters
+    from insurereco.commands.recommend import contact_list
+
+    model, _ = load_model(files["model"])
+    masked = files["masked"].head(40)
+    default = contact_list(model, masked, top_k=1, with_reasons=False)
+    rules = load_campaign_parameters()
+    value = default["probability"] * rules.value_per_sale
+    assert default["expected_value"].to_numpy() == pytest.approx(value)
+    assert default["expected_profit"].to_numpy() == pytest.approx(value - rules.cost_per_contact)
+    dear = contact_list(
+        model, masked, top_k=1, with_reasons=False, parameters=CampaignParameters(30.0, 50.0)
+    )
+    assert dear["expected_profit"].to_numpy() == pytest.approx(dear["probability"] * 50 - 30)
+    assert (dear["action"] == "contact").sum() < (default["action"] == "contact").sum()
+
+
 def _expect_failure(files, capsys, args, message, out_name="out.csv"):
     out = files["folder"] / out_name
     out.unlink(missing_ok=True)

@@ -31,7 +31,11 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.csv as pacsv
 
-from insurereco.campaign import load_campaign_parameters, never_offered_products
+from insurereco.campaign import (
+    CampaignParameters,
+    load_campaign_parameters,
+    never_offered_products,
+)
 from insurereco.contract import ID_COLUMN
 from insurereco.data import read_portfolio
 from insurereco.errors import DataValidationError
@@ -126,8 +130,7 @@ def contact_list(
     customers: pd.DataFrame,
     *,
     top_k: int = 3,
-    cost_per_contact: float = 10.0,
-    value_per_sale: float = 100.0,
+    parameters: CampaignParameters | None = None,
     budget: int | None = None,
     exclude: Sequence[str] = (),
     with_reasons: bool = True,
@@ -142,9 +145,26 @@ def contact_list(
     many customers are contacted, those with the highest expected profit. Products in
     ``exclude`` are never listed, like products already held.
 
-    Reasons come from :func:`insurereco.explain.reasons`; ``approximate=True`` (the
-    default) uses xgboost's fast path attribution so a whole file is explained in
-    minutes, ``False`` exact TreeSHAP.
+    Parameters
+    ----------
+    model : XGBoostRecommender
+        A fitted recommender (as saved by ``insurereco fit``).
+    customers : DataFrame
+        Customers in the Zimnat layout, validated (see :func:`read_customers`).
+    top_k : int
+        Offers listed per customer (fewer when the customer holds almost everything).
+    parameters : CampaignParameters, optional
+        Cost per contact and value per sale; default: ``insurereco/rules/campaign.yml``.
+    budget : int, optional
+        Most customers to contact (a number of contacts, not money).
+    exclude : sequence of str
+        Products never offered; each must be one the model knows.
+    with_reasons : bool
+        Explain each offer in words (:func:`insurereco.explain.reasons`); ``False``
+        leaves ``reasons`` empty.
+    approximate : bool
+        ``True`` (default): xgboost's fast path attribution, so a whole file is
+        explained in minutes; ``False``: exact TreeSHAP.
 
     Returns
     -------
@@ -154,6 +174,7 @@ def contact_list(
     """
     _check_options(top_k, budget)
     _check_excluded(exclude, model.products)
+    economics = parameters if parameters is not None else load_campaign_parameters()
     proba = model.predict_proba(customers)
     never = np.isin(model.products, list(exclude))  # treated as held: never offered
     held = customers[list(model.products)].to_numpy(dtype=bool) | never
@@ -170,8 +191,8 @@ def contact_list(
             "probability": p_top.ravel(),
         }
     )
-    table["expected_value"] = table["probability"] * value_per_sale
-    table["expected_profit"] = table["expected_value"] - cost_per_contact
+    table["expected_value"] = table["probability"] * economics.value_per_sale
+    table["expected_profit"] = table["expected_value"] - economics.cost_per_contact
     eligible = (table["rank"] == 1) & (table["expected_profit"] > 0)
     table["action"] = np.where(eligible, ACTION_CONTACT, ACTION_SKIP)
     if budget is not None:
@@ -242,8 +263,7 @@ def run_contacts(args) -> None:
             model,
             customers.iloc[start : start + _CHUNK],
             top_k=args.top_k,
-            cost_per_contact=params.cost_per_contact,
-            value_per_sale=params.value_per_sale,
+            parameters=params,
             exclude=excluded,
             approximate=not args.exact_reasons,
         )
