@@ -319,8 +319,10 @@ def select_k(
     Raises
     ------
     ValueError
-        No candidate passes both filters.
+        No candidate was scored, or none passes both filters.
     """
+    if scores.empty or "k" not in scores:
+        raise ValueError("no k was scored (no candidate below the number of customers)")
     max_k = len(load_segment_rules()["segments"]) if max_k is None else max_k
     ok = scores.loc[scores["k"].between(min_k, max_k) & (scores["stability_ari"] >= min_stability)]
     if ok.empty:

@@ -96,6 +96,16 @@ def test_bad_input_is_one_line_and_writes_nothing(tmp_path, capsys, text, messag
     assert not out.exists()
 
 
+def test_too_few_customers_for_an_automatic_k(tmp_path, capsys):
+    src, out = tmp_path / "few.csv", tmp_path / "out.csv"
+    rows = [f"{c},I{c}{d},2011-01-0{c + d},{5 * c * d}" for c in range(1, 4) for d in (1, 2)]
+    src.write_text("customer_id,invoice_id,date,amount\n" + "\n".join(rows) + "\n")
+    assert _run("--transactions", src, "--out", out) == 2
+    assert "3 customer(s) are too few to choose the number of segments" in capsys.readouterr().err
+    assert not out.exists()
+    assert _run("--transactions", src, "--out", out, "--k", 2) == 0
+
+
 def test_missing_file_and_bad_snapshot(normalised_csv, tmp_path, capsys):
     out = tmp_path / "out.csv"
     assert _run("--transactions", tmp_path / "none.csv", "--out", out) == 2

@@ -115,6 +115,8 @@ def test_select_k_refuses_when_nothing_is_stable():
     )
     with pytest.raises(ValueError, match="stability"):
         seg.select_k(scores)
+    with pytest.raises(ValueError, match="no k was scored"):
+        seg.select_k(seg.evaluate_k(three_groups(1), ks=range(2, 2)))
 
 
 def test_names_follow_the_profile_not_the_cluster_number():

@@ -54,6 +54,10 @@ def _k_value(text: str) -> int:
     return value
 
 
+#: Fewest customers for which the number of segments is chosen automatically (the
+#: candidates are 3 to 8 segments); with fewer, ``--k`` must be given.
+MIN_CUSTOMERS_AUTO_K = 10
+
 #: Plain words for the RFM columns in messages.
 _IN_WORDS = {
     "recency": "days since the last purchase",
@@ -125,6 +129,11 @@ def segment_customers(
         _warn_if_shifted(model, rfm, model_file)
     else:
         if k is None:
+            if len(rfm) < MIN_CUSTOMERS_AUTO_K:
+                raise DataValidationError(
+                    f"{len(rfm)} customer(s) are too few to choose the number of segments "
+                    f"(at least {MIN_CUSTOMERS_AUTO_K}); give --k"
+                )
             k = select_k(evaluate_k(rfm, ks=range(2, min(9, len(rfm))), random_state=random_state))
         if k > len(rfm):
             raise DataValidationError(f"--k {k} is more than the {len(rfm)} customers")
