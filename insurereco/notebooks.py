@@ -75,12 +75,23 @@ def _ipc_kernel_manager() -> type:
 
     The chapters' kernels only ever talk to this process, so local (IPC) sockets are
     enough; over TCP, ipykernel prints a warning about plain-text traffic on every run.
+    Each kernel gets its own connection file in Jupyter's runtime folder, and its
+    sockets beside it, so chapters run in parallel (``make -j``) never share a socket.
     """
+    import uuid
+
     from jupyter_client import AsyncKernelManager
-    from traitlets import CaselessStrEnum
+    from jupyter_core.paths import jupyter_runtime_dir
+    from traitlets import CaselessStrEnum, default
 
     class IpcKernelManager(AsyncKernelManager):
         transport = CaselessStrEnum(["tcp", "ipc"], default_value="ipc", config=True)
+
+        @default("connection_file")
+        def _own_connection_file(self) -> str:
+            runtime = Path(jupyter_runtime_dir())
+            runtime.mkdir(parents=True, exist_ok=True)
+            return str(runtime / f"kernel-{uuid.uuid4()}.json")
 
     return IpcKernelManager
 
