@@ -234,7 +234,7 @@ def evaluate(
     held,
     hidden,
     *,
-    dominant: tuple[str, ...] = ("RVSZ", "K6QO"),
+    dominant: tuple[str, ...] | None = None,
     n_boot: int = 200,
     random_state: int = 0,
 ) -> pd.DataFrame:
@@ -244,8 +244,10 @@ def evaluate(
     ----------
     proba, held, hidden
         See the module docstring.
-    dominant : tuple of str
-        Products excluded from the "non-dominant" subset.
+    dominant : tuple of str, optional
+        Products excluded from the "non-dominant" subset; default: the two products
+        most held in these customers' complete portfolios (held plus hidden), as
+        :func:`dominant_products` finds them (RVSZ and K6QO in Zimnat).
     n_boot : int, default 200
         Bootstrap resamples of customers (0 for no intervals).
     random_state : int, default 0
@@ -258,6 +260,10 @@ def evaluate(
         columns ``value``, ``ci_low``, ``ci_high`` and ``n_customers``.
     """
     matrix, flags, index, products = _arrays(proba, held, hidden)
+    if dominant is None:
+        complete = flags.copy()
+        complete[np.arange(len(index)), index] = True
+        dominant = dominant_products(pd.DataFrame(complete, columns=products), products)
     scores = customer_scores(matrix, flags, index.astype(str))
     subsets = {
         "overall": np.ones(len(matrix), dtype=bool),

@@ -76,6 +76,16 @@ def test_evaluate_overall_and_non_dominant_with_intervals():
     assert overall.loc["top_ece", "value"] == pytest.approx((0.75 + 0.4) / 2)
 
 
+def test_evaluate_finds_the_dominant_products_in_the_complete_portfolios():
+    proba = pd.DataFrame([[0.2, 0.5, 0.3], [0.1, 0.1, 0.8], [0.6, 0.2, 0.2]], columns=list("ABC"))
+    held = np.array([[0, 0, 1], [1, 0, 0], [0, 0, 1]])
+    hidden = np.array(["B", "C", "A"])  # complete: C held 3 times, A twice, B once
+    found = evaluate(proba, held, hidden, dominant=None, n_boot=0)
+    given = evaluate(proba, held, hidden, dominant=("C", "A"), n_boot=0)
+    pd.testing.assert_frame_equal(found, given)
+    assert found.loc[("non_dominant", "hit@1"), "n_customers"] == 1  # hidden B only
+
+
 def test_per_product_hit_rates():
     table = per_product(*_example())
     assert table.loc["B", "n_hidden"] == 2
