@@ -8,4 +8,6 @@ explanation, campaign, segmentation and propensity modules, and
 :mod:`~insurereco.reporting` (metrics files, banners, atomic writes).
 """
 
+__all__ = ["__version__"]
+
 __version__ = "0.1.0"

@@ -32,6 +32,7 @@ from insurereco.errors import DataValidationError
 from insurereco.models import Recommender
 
 __all__ = [
+    "RULE_COLUMNS",
     "BestRuleRecommender",
     "association_rules",
     "item_support",

@@ -24,6 +24,7 @@ from sklearn.isotonic import IsotonicRegression
 
 __all__ = [
     "CALIBRATORS",
+    "LOG_BIN_FLOOR",
     "IsotonicCalibration",
     "NoCalibration",
     "TemperatureScaling",

@@ -16,6 +16,7 @@ __all__ = [
     "BANK_COLUMNS",
     "CDNOW_COLUMNS",
     "ID_COLUMN",
+    "MARITAL_CODES",
     "ONLINE_RETAIL_COLUMNS",
     "PRODUCTS",
     "PROFILE_COLUMNS",

@@ -36,6 +36,7 @@ from insurereco.data import PROJECT_ROOT
 __all__ = [
     "BOOK_CHAPTERS",
     "NOTEBOOKS_DIR",
+    "PROFILES",
     "chapter_names",
     "execute_notebook",
     "main",

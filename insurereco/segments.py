@@ -39,6 +39,8 @@ from insurereco.transactions import TRANSACTION_COLUMNS, load_segment_rules
 
 __all__ = [
     "RFM_COLUMNS",
+    "SEGMENT_MODEL_FORMAT",
+    "SHIFT_WARNING_SD",
     "NextPeriodCheck",
     "SegmentModel",
     "assign_segments",

@@ -41,7 +41,13 @@ from insurereco.segments import (
 )
 from insurereco.transactions import clean_transactions, read_transactions
 
-__all__ = ["OUTPUT_COLUMNS", "register", "run_segment", "segment_customers"]
+__all__ = [
+    "MIN_CUSTOMERS_AUTO_K",
+    "OUTPUT_COLUMNS",
+    "register",
+    "run_segment",
+    "segment_customers",
+]
 
 #: Columns of the output file.
 OUTPUT_COLUMNS = ("customer_id", *RFM_COLUMNS, "segment", "strategy")
