@@ -76,7 +76,7 @@ def _plain(value: Any) -> Any:
     if isinstance(value, np.integer | int):
         return int(value)
     if isinstance(value, np.floating | float):
-        return None if math.isnan(value) else round(float(value), 6)
+        return round(float(value), 6) if math.isfinite(value) else None  # JSON has no inf
     return value
 
 
@@ -94,7 +94,8 @@ def write_metrics(
     name : str
         Notebook stem, e.g. ``"01_eda"``.
     metrics : mapping
-        JSON-able values; numpy scalars are converted and floats rounded to 6 d.p.
+        JSON-able values; numpy scalars are converted, floats rounded to 6 d.p. and
+        NaN or infinite values written as ``null``.
     metrics_dir : path-like, optional
         Folder (default :data:`METRICS_DIR`).
 

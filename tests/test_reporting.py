@@ -12,12 +12,14 @@ from insurereco.errors import DataNotFoundError
 
 def test_metrics_round_trip(tmp_path):
     path = reporting.write_metrics(
-        "demo", {"auc": np.float64(0.8123456789), "n": np.int64(3), "nan": float("nan")},
+        "demo", {"auc": np.float64(0.8123456789), "n": np.int64(3), "nan": float("nan"),
+                 "ratio": np.float64(np.inf)},
         metrics_dir=tmp_path,
     )  # fmt: skip
     assert path == tmp_path / "demo.json"
+    assert "Infinity" not in path.read_text()  # not JSON
     assert reporting.read_metrics("demo", metrics_dir=tmp_path) == {
-        "auc": 0.812346, "n": 3, "nan": None,
+        "auc": 0.812346, "n": 3, "nan": None, "ratio": None,
     }  # fmt: skip
 
 
