@@ -31,7 +31,7 @@ import pandas as pd
 import xgboost as xgb
 from sklearn.base import BaseEstimator
 
-from insurereco.calibration import make_calibrator, select_calibrator
+from insurereco.calibration import CALIBRATORS, make_calibrator, select_calibrator
 from insurereco.contract import ID_COLUMN, PRODUCTS, PROFILE_COLUMNS
 from insurereco.features import PortfolioFeatures
 from insurereco.protocol import (
@@ -373,6 +373,7 @@ class XGBoostRecommender(Recommender):
             measure the held-out competition metric with and without them on five
             evaluation splits.
         """
+        self._check_options()
         if unlabelled is not None:
             self._check_unlabelled(portfolio, unlabelled)
         parts = self._parts(portfolio)
@@ -406,6 +407,26 @@ class XGBoostRecommender(Recommender):
                  for name, part in (("train", train), ("valid", valid), ("calib", calib))}  # fmt: skip
         parts["train_customers"] = train
         return parts
+
+    def _check_options(self) -> None:
+        """Refuse a bad calibration name or fractions before any boosting is done."""
+        if self.calibration != "auto" and self.calibration not in CALIBRATORS:
+            raise ValueError(
+                f"unknown calibration {self.calibration!r}; choose 'auto' or one of "
+                f"{sorted(CALIBRATORS)}"
+            )
+        fractions = {
+            "validation_fraction": self.validation_fraction,
+            "calibration_fraction": self.calibration_fraction,
+        }
+        for name, value in fractions.items():
+            if not 0 < value < 1:
+                raise ValueError(f"{name} must be between 0 and 1, got {value}")
+        if sum(fractions.values()) >= 1:
+            raise ValueError(
+                f"validation_fraction + calibration_fraction must be below 1 (the rest trains "
+                f"the booster), got {sum(fractions.values()):g}"
+            )
 
     @staticmethod
     def _check_unlabelled(portfolio: pd.DataFrame, unlabelled: pd.DataFrame) -> None:

@@ -141,6 +141,24 @@ def test_unlabelled_customers_must_be_other_customers(split):
         model.fit(split.train, unlabelled=twice)
 
 
+@pytest.mark.parametrize(
+    ("option", "message"),
+    [
+        ({"calibration": "platt"}, "unknown calibration 'platt'"),
+        ({"validation_fraction": 0.0}, "validation_fraction must be between 0 and 1"),
+        ({"calibration_fraction": 1.5}, "calibration_fraction must be between 0 and 1"),
+        ({"validation_fraction": 0.6, "calibration_fraction": 0.4}, "must be below 1"),
+    ],
+)
+def test_bad_options_are_refused_before_any_boosting(split, monkeypatch, option, message):
+    def no_boosting(*args, **kwargs):
+        raise AssertionError("boosting started")
+
+    monkeypatch.setattr("insurereco.models.xgb.train", no_boosting)
+    with pytest.raises(ValueError, match=message):
+        XGBoostRecommender(**{**SMALL_XGB, **option}).fit(split.train)
+
+
 def test_completions_train_the_trees_but_never_stop_or_calibrate_them(split):
     seen = {"valid": [], "extra": [], "calib": []}
 
