@@ -136,11 +136,25 @@ def rolling_origin_predict(
 ) -> np.ndarray:
     """Retrain every month: predictions for each split's test month from its own model.
 
+    Parameters
+    ----------
+    model_type : str
+        A key of :data:`insurereco.propensity.MODEL_LABELS` (except ``"blend"``).
+    schema, X, y
+        As for :func:`insurereco.propensity.fit_estimator`; ``y`` is taken by
+        position (a Series' index is ignored), like the rows of ``X``.
+    splits : sequence of (month, train rows, test rows)
+        From :func:`rolling_origin_splits`.
+    params : mapping, optional
+        Model parameters.
+    random_state : int
+
     Returns
     -------
     ndarray
         One probability per row of ``X``; NaN for rows in no test month.
     """
+    y = np.asarray(y)
     out = np.full(len(X), np.nan)
     for _, train, test in splits:
         model = fit_estimator(

@@ -763,6 +763,10 @@ def fit_propensity(
 # --------------------------------------------------------------------------- metrics
 
 
+#: Keys of :func:`classification_metrics`.
+_METRIC_NAMES = ("accuracy", "precision", "recall", "f1", "roc_auc", "pr_auc", "brier", "log_loss")
+
+
 def classification_metrics(
     y_true: Sequence[int], proba: Sequence[float], *, threshold: float = 0.5
 ) -> dict[str, float]:
@@ -907,17 +911,45 @@ def tune_time_aware(
     ``X`` must be in time order; the last ``val_fraction`` of rows is the validation
     block, so a parameter set is judged on the future, as it will be used.
 
+    Parameters
+    ----------
+    model_type : str
+        A key of :data:`MODEL_LABELS` (except ``"blend"``).
+    schema, X, y
+        As for :func:`fit_estimator`; ``X`` in time order.
+    grid : mapping
+        Parameter name -> candidate values; every combination is tried.
+    val_fraction : float, default 0.25
+        Share of the latest rows that judges the candidates.
+    metric : str, default "roc_auc"
+        A key of :func:`classification_metrics` (lower is better for ``brier`` and
+        ``log_loss``, higher for the others).
+    random_state : int
+
     Returns
     -------
     best : dict
         The winning parameters.
     table : DataFrame
         One row per parameter set with the validation metric, best first.
+
+    Raises
+    ------
+    ValueError
+        An unknown metric, an empty block, or a validation block holding one class only
+        (its AUC would be undefined and the choice arbitrary).
     """
+    if metric not in _METRIC_NAMES:
+        raise ValueError(f"unknown metric {metric!r}; choose one of {', '.join(_METRIC_NAMES)}")
     y = np.asarray(y)
     cut = int(round(len(y) * (1 - val_fraction)))
     if cut < 1 or cut >= len(y):
         raise ValueError("val_fraction leaves an empty fit or validation block")
+    if len(np.unique(y[cut:])) < 2:
+        raise ValueError(
+            f"the validation block (last {len(y) - cut} rows) holds one class only; "
+            "raise val_fraction"
+        )
     keys = list(grid)
     candidates = [dict(zip(keys, v, strict=True)) for v in itertools.product(*grid.values())]
     scores = []

@@ -63,6 +63,9 @@ def test_rolling_origin_predict_fills_test_months_only():
     tested = np.concatenate([t for _, _, t in splits])
     assert not np.isnan(p[tested]).any()
     assert np.isnan(np.delete(p, tested)).all()
+    shuffled_index = pd.Series(y, index=np.arange(len(y))[::-1])  # y is taken by position
+    same = rolling_origin_predict("logistic", schema, X, shuffled_index, splits)
+    np.testing.assert_array_equal(same, p)
 
 
 def test_prior_shift_and_recent_rate():

@@ -9,6 +9,7 @@ import pandas as pd
 import pytest
 from sklearn.model_selection import train_test_split
 
+from insurereco import propensity
 from insurereco.campaign_timeline import make_bank_campaign
 from insurereco.errors import DataNotFoundError, DataValidationError
 from insurereco.propensity import (
@@ -192,6 +193,11 @@ def test_tuning_learning_curve_and_segments(bank):
     best, table = tune_time_aware("tree", schema, X, y, grid={"max_depth": [2, 4]})
     assert best["max_depth"] in {2, 4} and len(table) == 2
     assert table["roc_auc"].is_monotonic_decreasing
+    with pytest.raises(ValueError, match="unknown metric 'auc'"):
+        tune_time_aware("tree", schema, X, y, grid={"max_depth": [2]}, metric="auc")
+    late_no = np.concatenate([y[:-50], np.zeros(50, dtype=y.dtype)])
+    with pytest.raises(ValueError, match="holds one class only"):
+        tune_time_aware("tree", schema, X, late_no, grid={"max_depth": [2]}, val_fraction=0.01)
     curve = learning_curve_table(
         "logistic", schema, X.iloc[:1000], y[:1000], X.iloc[1000:], y[1000:], fractions=(0.5, 1.0)
     )
@@ -232,6 +238,7 @@ def test_classification_metrics_hand_checked():
     y = [1, 0, 1, 0]
     p = [0.9, 0.6, 0.4, 0.1]
     m = classification_metrics(y, p, threshold=0.5)
+    assert tuple(m) == propensity._METRIC_NAMES  # the names tune_time_aware accepts
     # predictions 1,1,0,0: TP=1, FP=1, FN=1, TN=1
     assert m["accuracy"] == pytest.approx(0.5)
     assert m["precision"] == pytest.approx(0.5)
