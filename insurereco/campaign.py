@@ -17,14 +17,13 @@ Business parameters are data: ``insurereco/rules/campaign.yml`` holds
 
 from __future__ import annotations
 
-import importlib.resources
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
-import yaml
 
+from insurereco.contract import load_rules_file
 from insurereco.errors import DataValidationError
 
 __all__ = [
@@ -86,10 +85,7 @@ class CampaignParameters:
 
 
 def _rules() -> dict:
-    text = (
-        importlib.resources.files("insurereco").joinpath(f"rules/{_RULES_FILE}").read_text("utf-8")
-    )
-    return yaml.safe_load(text) or {}
+    return load_rules_file(_RULES_FILE, required=_KEYS)
 
 
 def never_offered_products() -> tuple[str, ...]:
@@ -129,9 +125,6 @@ def load_campaign_parameters(
         If the file lacks a key or holds a negative or non-numeric value.
     """
     rules = _rules()
-    missing = [k for k in _KEYS if k not in rules]
-    if missing:
-        raise DataValidationError(f"rules/{_RULES_FILE}: missing key(s) {missing}")
     overrides = {"cost_per_contact": cost_per_contact, "value_per_sale": value_per_sale}
     values = {}
     for key in _KEYS:

@@ -2,13 +2,18 @@
 
 The contract is written with pandera and checked on load by :mod:`insurereco.data`.
 Every failure becomes a :class:`~insurereco.errors.DataValidationError` whose
-message names the file, the column and the problem.
+message names the file, the column and the problem. The business rules files under
+``insurereco/rules/`` are read through :func:`load_rules_file`, which checks their keys.
 """
 
 from __future__ import annotations
 
+from importlib import resources
+from typing import Any
+
 import pandas as pd
 import pandera.pandas as pa
+import yaml
 
 from insurereco.errors import DataValidationError
 
@@ -24,6 +29,7 @@ __all__ = [
     "check_columns",
     "check_flags",
     "check_unique",
+    "load_rules_file",
     "portfolio_schema",
     "validate_portfolio",
 ]
@@ -64,6 +70,39 @@ ONLINE_RETAIL_COLUMNS: tuple[str, ...] = (
 )  # fmt: skip
 
 CDNOW_COLUMNS: tuple[str, ...] = ("customer_id", "date", "number_of_cds", "dollar_value")
+
+
+def load_rules_file(name: str, *, required: tuple[str, ...] = ()) -> dict[str, Any]:
+    """Parse ``insurereco/rules/<name>`` and check it holds the ``required`` keys.
+
+    Parameters
+    ----------
+    name : str
+        File name in the rules folder, e.g. ``"campaign.yml"``.
+    required : tuple of str
+        Top-level keys the caller needs.
+
+    Returns
+    -------
+    dict
+        A fresh copy of the parsed YAML, safe to modify.
+
+    Raises
+    ------
+    DataValidationError
+        The file is not a YAML mapping, or lacks a required key.
+    """
+    text = resources.files("insurereco").joinpath(f"rules/{name}").read_text("utf-8")
+    try:
+        rules = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        raise DataValidationError(f"rules/{name}: not valid YAML ({exc})") from None
+    if not isinstance(rules, dict):
+        raise DataValidationError(f"rules/{name}: expected a mapping of keys to values")
+    missing = [key for key in required if key not in rules]
+    if missing:
+        raise DataValidationError(f"rules/{name}: missing key(s) {', '.join(missing)}")
+    return rules
 
 
 def check_columns(

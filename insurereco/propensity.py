@@ -30,13 +30,11 @@ import warnings
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from functools import cache
-from importlib import resources
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pandas as pd
-import yaml
 from sklearn.calibration import CalibratedClassifierCV, calibration_curve
 from sklearn.compose import ColumnTransformer
 from sklearn.ensemble import (
@@ -61,6 +59,7 @@ from sklearn.preprocessing import OneHotEncoder, StandardScaler
 from sklearn.tree import DecisionTreeClassifier
 from xgboost import XGBClassifier
 
+from insurereco.contract import load_rules_file
 from insurereco.errors import DataNotFoundError, DataValidationError
 from insurereco.reporting import dump_artifact, load_artifact, threads
 
@@ -126,10 +125,21 @@ class LeakageWarning(UserWarning):
     """A known leaking column was kept because the caller explicitly allowed it."""
 
 
+#: Keys :func:`load_rules` promises.
+_RULE_KEYS = (
+    "cost_per_contact",
+    "value_per_subscription",
+    "currency",
+    "thresholds",
+    "leaky_columns",
+    "unseen_category",
+    "missing_category",
+)
+
+
 @cache
 def _rules() -> dict[str, Any]:
-    text = resources.files("insurereco").joinpath("rules/propensity.yml").read_text("utf-8")
-    return yaml.safe_load(text)
+    return load_rules_file("propensity.yml", required=_RULE_KEYS)
 
 
 def load_rules() -> dict[str, Any]:

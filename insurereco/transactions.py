@@ -20,15 +20,18 @@ from __future__ import annotations
 import os
 from collections.abc import Callable
 from functools import cache
-from importlib import resources
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pandas as pd
-import yaml
 
-from insurereco.contract import CDNOW_COLUMNS, ONLINE_RETAIL_COLUMNS, check_columns
+from insurereco.contract import (
+    CDNOW_COLUMNS,
+    ONLINE_RETAIL_COLUMNS,
+    check_columns,
+    load_rules_file,
+)
 from insurereco.data import parse_dates, read_csv_checked
 from insurereco.errors import DataNotFoundError, DataValidationError
 
@@ -55,10 +58,6 @@ OPTIONAL_COLUMNS: tuple[str, ...] = ("quantity", "unit_price", "stock_code")
 
 
 @cache
-def _rules_text() -> str:
-    return resources.files("insurereco").joinpath("rules/segments.yml").read_text("utf-8")
-
-
 def load_segment_rules() -> dict[str, Any]:
     """Load ``insurereco/rules/segments.yml`` (segments, strategies, cleaning lists).
 
@@ -66,8 +65,13 @@ def load_segment_rules() -> dict[str, Any]:
     -------
     dict
         A fresh copy of the parsed YAML, safe to modify.
+
+    Raises
+    ------
+    DataValidationError
+        The file lacks ``segments``, ``budget_levels`` or ``cleaning``.
     """
-    return yaml.safe_load(_rules_text())
+    return load_rules_file("segments.yml", required=("segments", "budget_levels", "cleaning"))
 
 
 def _as_id(values: pd.Series) -> pd.Series:

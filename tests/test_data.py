@@ -155,3 +155,22 @@ def test_real_sets_load_with_their_shapes(loader, shape):
             raise
         pytest.skip("real data absent")
     assert df.shape == shape
+
+
+def test_rules_files_are_checked_for_their_keys(monkeypatch):
+    from insurereco import contract
+
+    assert contract.load_rules_file("campaign.yml", required=("cost_per_contact",))["never_offer"]
+    with pytest.raises(DataValidationError, match=r"rules/campaign.yml: missing key\(s\) nope"):
+        contract.load_rules_file("campaign.yml", required=("cost_per_contact", "nope"))
+
+    class Broken:
+        def joinpath(self, name):
+            return self
+
+        def read_text(self, encoding):
+            return "- just\n- a list\n"
+
+    monkeypatch.setattr(contract.resources, "files", lambda package: Broken())
+    with pytest.raises(DataValidationError, match="expected a mapping"):
+        contract.load_rules_file("segments.yml")
