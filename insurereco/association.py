@@ -30,6 +30,7 @@ import pandas as pd
 from insurereco.contract import ID_COLUMN, PRODUCTS
 from insurereco.errors import DataValidationError
 from insurereco.models import Recommender
+from insurereco.reporting import axes_or_new
 
 __all__ = [
     "RULE_COLUMNS",
@@ -241,12 +242,10 @@ def plot_lift_heatmap(lift: pd.DataFrame, *, ax=None, annotate: bool = True, max
     -------
     matplotlib.axes.Axes
     """
-    import matplotlib.pyplot as plt
     import seaborn as sns
     from matplotlib.colors import LogNorm
 
-    if ax is None:
-        _, ax = plt.subplots(figsize=(8, 7))
+    ax = axes_or_new(ax, figsize=(8, 7))
     finite = lift.to_numpy()[np.isfinite(lift.to_numpy())]
     top = float(max_lift) if max_lift is not None else float(finite.max() if finite.size else 2)
     top = max(top, 1.01)

@@ -25,6 +25,7 @@ import pandas as pd
 
 from insurereco.contract import load_rules_file
 from insurereco.errors import DataValidationError
+from insurereco.reporting import axes_or_new
 
 __all__ = [
     "DEFAULT_SHARES",
@@ -513,14 +514,6 @@ def offer_sentence(
     return f"Offer {product} ({probability:.0%} chance){body}."
 
 
-def _axes(ax):
-    if ax is None:
-        import matplotlib.pyplot as plt
-
-        _, ax = plt.subplots(figsize=(6, 4))
-    return ax
-
-
 def _legend(ax, loc: str) -> None:
     if loc == "below":
         ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.16), ncol=2, frameon=False)
@@ -558,7 +551,7 @@ def plot_gain(
     -------
     matplotlib.axes.Axes
     """
-    ax = _axes(ax)
+    ax = axes_or_new(ax)
     for name, curve in curves.items():
         ax.plot(curve["share_contacted"], curve["gain"], label=name)
     if random_gain is not None:
@@ -606,7 +599,7 @@ def plot_lift(
     -------
     matplotlib.axes.Axes
     """
-    ax = _axes(ax)
+    ax = axes_or_new(ax)
     for name, curve in curves.items():
         part = curve[curve["share_contacted"] >= min_share]
         ax.plot(part["share_contacted"], part["lift"], label=name)
@@ -645,7 +638,7 @@ def plot_profit(
     """
     from matplotlib.ticker import FuncFormatter
 
-    ax = _axes(ax)
+    ax = axes_or_new(ax)
     for name, curve in curves.items():
         (line,) = ax.plot(curve["share_contacted"], curve["profit"], label=name)
         best = best_depth(curve)
@@ -670,7 +663,7 @@ def plot_profit(
 
 def plot_expected_vs_observed(table: pd.DataFrame, *, ax=None):
     """Bars of expected acceptances per band with their +-2 sd range, dots for observed."""
-    ax = _axes(ax)
+    ax = axes_or_new(ax)
     x = np.arange(len(table))
     expected = table["expected"].to_numpy()
     ax.bar(x, expected, color="lightsteelblue", label="expected (sum of probabilities)")
@@ -698,7 +691,7 @@ def plot_depth_sensitivity(table: pd.DataFrame, *, ax=None):
     """
     from matplotlib.ticker import FixedLocator, FuncFormatter, NullFormatter
 
-    ax = _axes(ax)
+    ax = axes_or_new(ax)
     ax.plot(table["cost_value_ratio"], table["best_share"], marker="o", label="best fixed depth")
     ax.plot(
         table["cost_value_ratio"],

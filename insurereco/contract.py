@@ -25,6 +25,7 @@ __all__ = [
     "ONLINE_RETAIL_COLUMNS",
     "PRODUCTS",
     "PROFILE_COLUMNS",
+    "STANDARD_MARITAL_CODES",
     "ZIMNAT_COLUMNS",
     "check_columns",
     "check_flags",
@@ -55,8 +56,11 @@ PROFILE_COLUMNS: tuple[str, ...] = (
 
 ZIMNAT_COLUMNS: tuple[str, ...] = (ID_COLUMN, *PROFILE_COLUMNS, *PRODUCTS)
 
+#: The marital status codes the Zimnat files mostly use.
+STANDARD_MARITAL_CODES: tuple[str, ...] = ("M", "S", "U", "W", "D", "R", "P")
+
 #: Marital status codes seen in the Zimnat files, stray 'f' (train) and 'F' (test) included.
-MARITAL_CODES: tuple[str, ...] = ("M", "S", "U", "W", "D", "R", "P", "f", "F")
+MARITAL_CODES: tuple[str, ...] = (*STANDARD_MARITAL_CODES, "f", "F")
 
 BANK_COLUMNS: tuple[str, ...] = (
     "age", "job", "marital", "education", "default", "housing", "loan", "contact", "month",

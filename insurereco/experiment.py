@@ -22,6 +22,7 @@ from statsmodels.stats.power import NormalIndPower
 from statsmodels.stats.proportion import proportion_effectsize, proportions_ztest
 
 from insurereco.errors import DataValidationError
+from insurereco.reporting import axes_or_new
 
 __all__ = [
     "assign_control_group",
@@ -206,10 +207,7 @@ def plot_group_sizes(table: pd.DataFrame, *, ax=None):
     """
     from matplotlib.ticker import FixedLocator, FuncFormatter, MaxNLocator, NullFormatter
 
-    if ax is None:
-        import matplotlib.pyplot as plt
-
-        _, ax = plt.subplots(figsize=(6, 4))
+    ax = axes_or_new(ax)
     for control, part in table.groupby("control_rate", sort=True):
         ax.plot(
             part["uplift"], part["n_treatment"], marker="o", label=f"without contact {control:.0%}"

@@ -26,7 +26,7 @@ import xgboost as xgb
 
 from insurereco.contract import ID_COLUMN
 from insurereco.features import OTHER
-from insurereco.reporting import threads
+from insurereco.reporting import axes_or_new, threads
 
 __all__ = [
     "AGE_BANDS",
@@ -421,14 +421,6 @@ CONTRIBUTION_COLOURS = {
 }
 
 
-def _axes(ax, figsize):
-    if ax is None:
-        import matplotlib.pyplot as plt
-
-        _, ax = plt.subplots(figsize=figsize)
-    return ax
-
-
 def _bars(ax, labels, widths, kinds, colours) -> None:
     """Horizontal bars, one labelled call per kind (so legends list each kind once)."""
     y = np.arange(len(labels))
@@ -507,7 +499,7 @@ def plot_drivers(
     matplotlib Axes
         Bars labelled by :func:`feature_label`, one labelled bar group per kind.
     """
-    ax = _axes(ax, (4, 4.5))
+    ax = axes_or_new(ax, figsize=(4, 4.5))
     if offered is not None:
         importance = importance.drop(f"holds_{offered}", errors="ignore")
     top = importance.sort_values(ascending=False, kind="stable").head(top_n)[::-1]
@@ -563,7 +555,7 @@ def plot_contributions(
     matplotlib Axes
         Red bars push towards the offer, blue bars away (:data:`CONTRIBUTION_COLOURS`).
     """
-    ax = _axes(ax, (4, 4))
+    ax = axes_or_new(ax, figsize=(4, 4))
     values = values.astype(float)
     if offered is not None:
         values = values.drop(f"holds_{offered}", errors="ignore")

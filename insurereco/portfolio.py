@@ -11,7 +11,7 @@ import numpy as np
 import pandas as pd
 import seaborn as sns
 
-from insurereco.contract import PRODUCTS
+from insurereco.contract import PRODUCTS, STANDARD_MARITAL_CODES
 
 __all__ = [
     "basket_label",
@@ -192,8 +192,8 @@ def data_quality(portfolio: pd.DataFrame, *, reference_year: int | None = None) 
         ("missing join_date", portfolio["join_date"].isna().sum(), "tenure unknown"),
         ("missing birth_year", portfolio["birth_year"].isna().sum(), "age unknown"),
         (
-            "marital status not in M/S/U/W/D/R/P",
-            (~marital.isin(list("MSUWDRP")) & marital.notna()).sum(),
+            f"marital status not in {'/'.join(STANDARD_MARITAL_CODES)}",
+            (~marital.isin(STANDARD_MARITAL_CODES) & marital.notna()).sum(),
             "stray codes such as 'f'/'F'; kept as their own category",
         ),
         ("age under 18", (age < 18).sum(), "minors or wrong birth year"),

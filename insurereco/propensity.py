@@ -1421,8 +1421,12 @@ def plot_learning_curve(table: pd.DataFrame, *, ax, label: str = ""):
     return ax
 
 
-def plot_roi_by_depth(table: pd.DataFrame, *, ax, currency: str = "EUR"):
-    """Actual (and expected) profit against contact depth (from :func:`roi_by_depth`)."""
+def plot_roi_by_depth(table: pd.DataFrame, *, ax, currency: str | None = None):
+    """Actual (and expected) profit against contact depth (from :func:`roi_by_depth`).
+
+    ``currency`` labels the profit axis; default: the one in ``rules/propensity.yml``.
+    """
+    currency = load_rules()["currency"] if currency is None else currency
     if "profit" in table:
         ax.plot(table["depth"], table["profit"], marker="o", label="actual profit")
     ax.plot(table["depth"], table["expected_profit"], linestyle="--", label="expected profit")

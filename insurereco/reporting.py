@@ -24,6 +24,7 @@ __all__ = [
     "METRICS_DIR",
     "atomic_path",
     "atomic_write_csv",
+    "axes_or_new",
     "dump_artifact",
     "load_artifact",
     "demo_banner",
@@ -295,6 +296,20 @@ def range_text(low, high, *, spec: str = ".1f") -> list[str]:
     return [
         f"{a:{spec}} to {b:{spec}}" if pd.notna(a) else "–" for a, b in zip(low, high, strict=True)
     ]
+
+
+def axes_or_new(ax=None, *, figsize: tuple[float, float] = (6.0, 4.0)):
+    """``ax`` itself, or the axes of a new figure of ``figsize`` inches when it is None.
+
+    The plot helpers take an ``ax`` keyword; this is their shared "draw where I am
+    told, or on a fresh figure" step.
+    """
+    if ax is not None:
+        return ax
+    import matplotlib.pyplot as plt
+
+    _, new = plt.subplots(figsize=figsize)
+    return new
 
 
 def panel_grid(n_panels: int, *, ncols: int = 2, panel_size: tuple[float, float] = (5.0, 4.0)):

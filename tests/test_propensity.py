@@ -312,6 +312,21 @@ def test_roi_by_depth_and_thresholds_hand_checked():
         break_even_threshold(cost_per_contact=1, value_per_subscription=0)
 
 
+def test_roi_plot_labels_profit_in_the_rules_currency():
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    table = roi_by_depth([1, 0, 1, 0], [0.9, 0.6, 0.4, 0.1], depths=[0.5, 1.0])
+    fig, ax = plt.subplots()
+    assert propensity.plot_roi_by_depth(table, ax=ax) is ax
+    assert ax.get_ylabel() == f"profit ({load_rules()['currency']})"
+    propensity.plot_roi_by_depth(table, ax=ax, currency="USD")
+    assert ax.get_ylabel() == "profit (USD)"
+    plt.close(fig)
+
+
 def test_campaign_scenario_range_covers_mean():
     p = np.linspace(0.01, 0.6, 500)
     s = campaign_scenario(p, fraction=0.2, cost_per_contact=10, value_per_subscription=100)

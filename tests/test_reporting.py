@@ -161,3 +161,16 @@ def test_range_text_writes_bounds_and_a_dash_for_no_range():
     assert reporting.range_text(pd.Series([146.6]), pd.Series([159.6])) == ["146.6 to 159.6"]
     with pytest.raises(ValueError):
         reporting.range_text([1.0, 2.0], [3.0])  # bounds must pair up
+
+
+def test_axes_or_new_draws_where_told_or_on_a_new_figure():
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots()
+    assert reporting.axes_or_new(ax) is ax
+    new = reporting.axes_or_new(None, figsize=(3.0, 2.0))
+    assert new is not ax and tuple(new.figure.get_size_inches()) == (3.0, 2.0)
+    plt.close("all")

@@ -318,7 +318,12 @@ def register(subparsers) -> None:
         help="customers missing one unknown product (Test.csv layout), also learnt from",
     )
     fit.add_argument("--random-state", type=int, default=0, help="seed (default 0)")
-    fit.add_argument("--n-jobs", type=int, default=2, help="threads (default 2)")
+    fit.add_argument(
+        "--n-jobs",
+        type=int,
+        default=None,
+        help="threads (default: the INSURERECO_N_JOBS environment variable, else 2)",
+    )
 
     predict = _add(
         subparsers, "predict", "Write a Zindi submission (ID X PCODE, Label).", run_predict
