@@ -143,6 +143,7 @@ def reliability_table(
     proba, y, sample_weight
         As in :func:`one_vs_rest`.
     n_bins : int, default 15
+        Number of bins (with ``"log"``, including the one from 0 to :data:`LOG_BIN_FLOOR`).
     strategy : {"uniform", "log"}, default "uniform"
         ``"uniform"``: equal-width bins (those of :func:`expected_calibration_error`).
         ``"log"``: one bin from 0 to :data:`LOG_BIN_FLOOR`, then ``n_bins - 1`` bins of
@@ -190,6 +191,21 @@ def expected_calibration_error(
     The weighted mean, over bins, of ``|mean predicted - observed rate|``. Multi-class
     input is flattened one-vs-rest over possible classes (see :func:`one_vs_rest`), so
     it measures whether "p = 0.3" means "30% of the time" for every class.
+
+    Parameters
+    ----------
+    proba : array, shape (n,) or (n, k)
+        Probabilities (1-D: of the positive class; 2-D: of each class, 0 for impossible ones).
+    y : array of int, shape (n,)
+        True class (0/1 for 1-D input).
+    n_bins : int, default 15
+        Number of equal-width bins of the probability.
+    sample_weight : array, optional
+        Row weights.
+
+    Returns
+    -------
+    float
     """
     table = reliability_table(proba, y, n_bins=n_bins, sample_weight=sample_weight)
     gap = (table["mean_predicted"] - table["observed_rate"]).abs()
@@ -218,6 +234,7 @@ def top_label_calibration_error(
     y : array of int, shape (n,)
         True class.
     n_bins : int, default 15
+        Number of equal-width bins of the top probability.
     sample_weight : array, optional
         Row weights.
 
@@ -255,8 +272,11 @@ def chance_calibration_error(
     proba : array, shape (n,)
         Probabilities of a binary outcome (for top-label ECE, the top probability of each row).
     n_bins : int, default 15
+        Number of equal-width bins of each ECE, as in :func:`expected_calibration_error`.
     n_draws : int, default 200
+        Number of simulated outcome sets (one ECE each).
     random_state : int, default 0
+        Seed of the generator that draws the simulated outcomes from ``proba``.
 
     Returns
     -------
@@ -468,6 +488,25 @@ def plot_reliability(
 
     The diagonal marks perfect calibration; ``strategy`` is that of
     :func:`reliability_table` (``"log"`` for log axes). Returns ``ax``.
+
+    Parameters
+    ----------
+    proba : array, shape (n,) or (n, k)
+        Probabilities (1-D: of the positive class; 2-D: of each class, 0 for impossible ones).
+    y : array of int, shape (n,)
+        True class (0/1 for 1-D input).
+    ax : matplotlib Axes
+        Axes to draw on (required).
+    n_bins : int, default 15
+        Number of bins, passed to :func:`reliability_table`.
+    strategy : {"uniform", "log"}, default "uniform"
+        Binning of :func:`reliability_table`.
+    sample_weight : array, optional
+        Row weights.
+    label : str, optional
+        Legend label of the curve; when given, a legend is drawn.
+    **plot_kwargs
+        Passed to ``ax.plot`` for the curve (e.g. ``color``).
     """
     table = reliability_table(
         proba, y, n_bins=n_bins, strategy=strategy, sample_weight=sample_weight

@@ -280,6 +280,13 @@ def depth_table(curve: pd.DataFrame, *, shares: Sequence[float] = DEFAULT_SHARES
 
     ``k = ceil(p * n)`` customers are contacted for share ``p`` (at least one).
 
+    Parameters
+    ----------
+    curve : pandas.DataFrame
+        Output of :func:`campaign_curve`.
+    shares : sequence of float, default :data:`DEFAULT_SHARES`
+        Shares of customers contacted, each in (0, 1]; one row each.
+
     Returns
     -------
     pandas.DataFrame
@@ -317,6 +324,15 @@ def action_rule(score, accepted, *, parameters: CampaignParameters) -> pd.Series
 
     With calibrated scores this is the profit-maximising rule: each contact
     with an acceptance probability above ``cost / value`` pays on average.
+
+    Parameters
+    ----------
+    score : array-like of float
+        Probability that each customer accepts the offer.
+    accepted : array-like of {0, 1}
+        Whether each customer accepted (the realised outcome), same length as ``score``.
+    parameters : CampaignParameters
+        Cost per contact and value per sale.
 
     Returns
     -------

@@ -148,6 +148,7 @@ def rolling_origin_predict(
     params : mapping, optional
         Model parameters.
     random_state : int
+        Seed of every monthly model (see :func:`insurereco.propensity.make_estimator`).
 
     Returns
     -------
@@ -192,6 +193,7 @@ def prior_shift(proba: Sequence[float], *, train_rate: float, new_rate: float) -
     proba : array
         Probabilities from a model trained where the acceptance rate was ``train_rate``.
     train_rate, new_rate : float in (0, 1)
+        Acceptance rate where the model was trained and the rate expected now.
     """
     for name, rate in (("train_rate", train_rate), ("new_rate", new_rate)):
         if not 0 < rate < 1:
@@ -276,6 +278,7 @@ def make_bank_campaign(
         ... with at least this many calls in every month (so that the rolling-origin
         evaluation has test months).
     random_state : int
+        Seed of the generator that draws every column and the outcome.
 
     Returns
     -------

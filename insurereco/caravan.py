@@ -188,9 +188,11 @@ def make_coil_like(
     Parameters
     ----------
     n_rows : int
+        Number of customers (rows) generated.
     split : {"train", "eval"}
         ``"eval"`` leaves out ``CARAVAN``.
     random_state : int
+        Seed of the generator that draws every column and the ``CARAVAN`` outcome.
     """
     if split not in {"train", "eval"}:
         raise ValueError(f"split must be 'train' or 'eval', got {split!r}")
@@ -241,6 +243,24 @@ def cv_top_capture(
 ) -> pd.DataFrame:
     """Repeated stratified cross-validation of a top-``fraction`` selection.
 
+    Parameters
+    ----------
+    model_type : str
+        A key of :data:`insurereco.propensity.MODEL_TYPES`.
+    schema, X, y
+        As for :func:`insurereco.propensity.fit_estimator`; ``y`` is taken by position.
+    params : mapping, optional
+        Model hyper-parameters (see :func:`insurereco.propensity.make_estimator`).
+    fraction : float, default 0.2
+        Share of each test fold selected, most likely first.
+    n_splits : int, default 5
+        Folds per repetition.
+    n_repeats : int, default 4
+        Repetitions of the cross-validation, each with new folds.
+    random_state : int, default 0
+        Seed of the fold assignment and of every model
+        (see :func:`insurereco.propensity.make_estimator`).
+
     Returns
     -------
     DataFrame
@@ -284,6 +304,11 @@ def hits_estimate(
     ----------
     table : DataFrame
         Output of :func:`cv_top_capture`.
+    n_select : int, default 800
+        Number of customers selected.
+    n_customers : int, default 4000
+        Size of the list they are selected from; only passed through to the result as
+        ``n_customers`` (the estimate itself uses ``n_select``).
     base_rate : float
         Buyer share in the training data, for the random-selection baseline.
 
@@ -322,6 +347,17 @@ def choose_by_cv(
     random_state: int = 0,
 ) -> tuple[str, pd.DataFrame, dict[str, pd.DataFrame]]:
     """Cross-validate every candidate on the same folds; the winner catches most buyers.
+
+    Parameters
+    ----------
+    schema, X, y
+        As for :func:`insurereco.propensity.fit_estimator`; ``y`` is taken by position.
+    candidates : mapping, optional
+        Name -> ``(model_type, params)``; default: :data:`CANDIDATES`.
+    fraction, n_splits, n_repeats
+        As for :func:`cv_top_capture`.
+    random_state : int, default 0
+        Seed of the folds (the same for every candidate) and of every model.
 
     Returns
     -------
@@ -375,6 +411,8 @@ def shap_by_feature(pipeline: Pipeline, X: pd.DataFrame, schema: TableSchema) ->
     X : DataFrame
         Encoded features (:meth:`TableSchema.encode`).
     schema : TableSchema
+        The schema the pipeline was fitted with; names the source features and which of
+        them are categorical (their one-hot columns are summed).
 
     Returns
     -------

@@ -104,6 +104,26 @@ def minimum_detectable_rate(
 
     Solves the power equation for Cohen's ``h`` and maps it back to a rate:
     ``rate = sin(asin(sqrt(control_rate)) + h / 2) ** 2``.
+
+    Parameters
+    ----------
+    control_rate : float
+        Acceptance rate expected without contact (organic take-up), in (0, 1).
+    n_treatment : int
+        Customers in the contacted group (at least 2).
+    alpha : float, default 0.05
+        False-alarm risk (type I error).
+    power : float, default 0.8
+        Chance of detecting the uplift if it is real.
+    control_ratio : float, default 1.0
+        Control group size divided by contacted group size.
+    alternative : {"larger", "two-sided"}, default "larger"
+        One-sided test (contact increases acceptance) or two-sided.
+
+    Returns
+    -------
+    float
+        The acceptance rate among contacted customers (at most 1).
     """
     _check_rate("control_rate", control_rate)
     if n_treatment < 2:
@@ -124,6 +144,23 @@ def power_table(
     control_ratio: float = 1.0,
 ) -> pd.DataFrame:
     """Group sizes for a grid of control rates and absolute uplifts (percentage points).
+
+    Each cell is :func:`group_sizes` with ``treatment_rate = control_rate + uplift`` and a
+    one-sided test.
+
+    Parameters
+    ----------
+    control_rates : sequence of float
+        Acceptance rates expected without contact, each in (0, 1).
+    uplifts : sequence of float
+        Absolute uplifts to detect, as fractions (0.01 is one percentage point); each
+        ``control_rate + uplift`` must stay below 1.
+    alpha : float, default 0.05
+        False-alarm risk (type I error).
+    power : float, default 0.8
+        Chance of detecting the uplift if it is real.
+    control_ratio : float, default 1.0
+        Control group size divided by contacted group size.
 
     Returns
     -------
@@ -236,6 +273,16 @@ def assign_control_group(
 ) -> pd.Series:
     """Draw a random control group of exactly ``round(control_share * n)`` customers.
 
+    Parameters
+    ----------
+    customer_ids : sequence of str or Index
+        The customers selected for the campaign, without duplicates.
+    control_share : float
+        Share of them held back as the control group, in (0, 1).
+    random_state : int, default 0
+        Seed of the random permutation that picks the control customers (the same seed
+        and IDs give the same groups).
+
     Returns
     -------
     pandas.Series
@@ -262,6 +309,20 @@ def uplift_test(
     alternative: str = "larger",
 ) -> dict[str, float]:
     """Compare acceptance rates of contacted and control customers (two-proportion z-test).
+
+    Parameters
+    ----------
+    accepted_contact : int
+        Acceptances among contacted customers.
+    n_contact : int
+        Contacted customers (more than 0).
+    accepted_control : int
+        Acceptances among control customers.
+    n_control : int
+        Control customers (more than 0).
+    alternative : {"larger", "two-sided"}, default "larger"
+        One-sided test (contact increases acceptance) or two-sided, passed to
+        :func:`statsmodels.stats.proportion.proportions_ztest`.
 
     Returns
     -------

@@ -244,6 +244,7 @@ def reasons_from_contributions(
     features : DataFrame
         Feature values of the same rows, in the same order.
     top_n : int, default 3
+        Most reasons per row, largest (summed) contribution first.
     offered : array-like of str, optional
         The product explained in each row; its own "does not hold" contribution is
         dropped, and the coded and not-held reasons name it.
@@ -332,6 +333,7 @@ def reasons(
     top_n : int, default 3
         Reasons per (customer, product).
     chunk_size : int, default 20_000
+        Customers whose SHAP contributions are computed at once (bounds memory use).
     approximate : bool, default False
         See :func:`contributions`.
 
@@ -439,6 +441,7 @@ def shared_legend(fig, axes, *, ncol: int = 2):
     Parameters
     ----------
     fig : matplotlib Figure
+        Figure the legend is placed on, centred at its bottom edge.
     axes : iterable of matplotlib Axes
         Axes drawn by :func:`plot_drivers` or :func:`plot_contributions`.
     ncol : int, default 2
@@ -493,6 +496,7 @@ def plot_drivers(
     ax : matplotlib Axes, optional
         Where to draw (a new figure when omitted).
     title : str, optional
+        Title of ``ax`` (none when omitted).
 
     Returns
     -------
@@ -548,7 +552,9 @@ def plot_contributions(
     legend : bool, default True
         Draw the colour legend on ``ax`` (else use :func:`shared_legend`).
     ax : matplotlib Axes, optional
+        Where to draw (a new figure when omitted).
     title : str, optional
+        Title of ``ax``, in small type (none when omitted).
 
     Returns
     -------

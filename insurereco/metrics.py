@@ -352,9 +352,12 @@ def plot_hit_rates(
     results : dict of str to DataFrame
         Model label to the output of :func:`evaluate`.
     subset : {"overall", "non_dominant"}
+        Which customers' rows of each table are drawn: all of them, or those whose
+        hidden product is not a dominant one (see :func:`evaluate`).
     ks : tuple of int
         The k of each Hit@k shown, one group of bars each.
     ax : matplotlib Axes
+        Axes to draw on (required).
 
     Returns
     -------

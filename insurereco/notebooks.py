@@ -111,6 +111,24 @@ def execute_notebook(
     override the profile's parameters, which override the notebook defaults. The run
     writes into a temporary folder beside the output and replaces the output only when
     every cell succeeded: a failed run leaves the previous chapter (and the book) as it was.
+
+    Parameters
+    ----------
+    name : str
+        Chapter stem, e.g. ``"01_eda"`` (the notebook ``<notebooks_dir>/<name>.ipynb``).
+    profile : {"full", "smoke"}, default "full"
+        Parameter set of ``<notebooks_dir>/params/<name>.yml`` to apply.
+    output_dir : Path, default :data:`BOOK_CHAPTERS`
+        Folder of the executed copy ``<name>.ipynb`` (created if missing).
+    parameters : dict, optional
+        Parameter name -> value, applied over the profile's parameters.
+    notebooks_dir : Path, default :data:`NOTEBOOKS_DIR`
+        Folder of the chapter sources and their ``params/`` files.
+
+    Returns
+    -------
+    Path
+        The executed copy, with the code of its cells folded.
     """
     import papermill as pm
 
@@ -261,6 +279,28 @@ def run_notebooks(
     ``overrides`` (parameter name to value) apply to every chapter, over the profile; every
     name must be in each chapter's ``parameters`` cell. Unknown chapters and overrides are
     refused (``ValueError``) before any chapter runs.
+
+    Parameters
+    ----------
+    names : iterable of str, optional
+        Chapter stems to run, in this order; default (or empty): every chapter of
+        ``notebooks_dir``.
+    profile : {"full", "smoke"}, default "full"
+        Parameter set applied to every chapter (see :func:`execute_notebook`).
+    output_dir : Path, default :data:`BOOK_CHAPTERS`
+        Folder of the executed copies.
+    metrics_dir : Path, optional
+        Passed to every chapter as its ``METRICS_DIR`` parameter (where it writes its
+        headline metrics); default: each chapter's own default.
+    overrides : dict, optional
+        Parameter name -> value, applied to every chapter over the profile.
+    notebooks_dir : Path, default :data:`NOTEBOOKS_DIR`
+        Folder of the chapter sources and their ``params/`` files.
+
+    Returns
+    -------
+    list of Path
+        The executed copies, in the order run.
     """
     available = chapter_names(notebooks_dir)
     names = list(names or available)

@@ -79,6 +79,8 @@ def coholding_matrix(portfolio: pd.DataFrame, *, normalize: str = "row") -> pd.D
     Parameters
     ----------
     portfolio : DataFrame
+        One row per customer with a 0/1 column per product of
+        :data:`insurereco.contract.PRODUCTS`.
     normalize : {"row", "count"}, default "row"
         ``"count"``: number of customers holding both products (diagonal = holders).
         ``"row"``: P(column held | row held), i.e. the confidence of the rule row -> column.
@@ -143,12 +145,15 @@ def profile_by_product(
     Parameters
     ----------
     portfolio : DataFrame
+        One row per customer with a 0/1 column per product and the profile fields.
     column : str
         A profile field; ``"age"`` and ``"tenure_years"`` are derived from ``birth_year``
         and ``join_date`` at ``reference`` (default: the latest join date).
     products : list of str, optional
         Products to include (default: all held by at least one customer).
     reference : Timestamp, optional
+        Date at which ``"age"`` (by calendar year) and ``"tenure_years"`` are computed;
+        default: the latest ``join_date``.
 
     Returns
     -------

@@ -537,6 +537,8 @@ def make_estimator(model_type: str, *, random_state: int = 0, n_jobs: int | None
         logistic regression and XGBoost; set their parameters as ``logistic__C`` or
         ``xgboost__max_depth``.
     random_state : int
+        Seed of the model's own randomness (tree, forest, gradient boosting and XGBoost,
+        and both members of ``"blend"``); the logistic regression does not use it.
     n_jobs : int, optional
         Threads for the forest and XGBoost (default: :func:`insurereco.reporting.threads`).
     **params
@@ -625,6 +627,24 @@ def fit_estimator(
     random_state: int = 0,
 ) -> Pipeline:
     """Fit ``preprocessing + model`` on already encoded features (:meth:`TableSchema.encode`).
+
+    Parameters
+    ----------
+    model_type : str
+        One of :data:`MODEL_TYPES` (see :func:`make_estimator`).
+    schema : TableSchema
+        Feature columns and categories; sets up scaling of the numeric columns and
+        one-hot encoding of the categorical ones.
+    X : DataFrame
+        Encoded feature columns (from :meth:`TableSchema.encode`).
+    y : array of 0/1
+        Outcome of each row of ``X`` (1: accepted).
+    params : mapping, optional
+        Model hyper-parameters, overriding the defaults of :func:`make_estimator`.
+    sample_weight : array, optional
+        Row weights, passed to the model's ``fit``.
+    random_state : int, default 0
+        Seed of the model, passed to :func:`make_estimator`.
 
     Returns
     -------
@@ -716,7 +736,10 @@ def fit_propensity(
     params : mapping, optional
         Model hyper-parameters (see :func:`make_estimator`).
     calibration : {"sigmoid", "isotonic", None}
+        Calibration method; None keeps the model's raw probabilities.
     random_state : int
+        Seed of the model (see :func:`make_estimator`) and of the shuffling of the three
+        calibration folds.
 
     Returns
     -------
@@ -785,7 +808,9 @@ def classification_metrics(
     Parameters
     ----------
     y_true : array of 0/1
+        Actual outcomes.
     proba : array of probabilities of 1
+        Predicted probabilities, one per row of ``y_true`` (clipped to [0, 1]).
     threshold : float
         Rows with ``proba >= threshold`` count as predicted "accept" for accuracy,
         precision, recall and F1.
@@ -838,7 +863,9 @@ def pooled_and_within_auc(
     Parameters
     ----------
     y_true : array of 0/1
+        Actual outcomes.
     proba : array of probabilities of 1
+        Predicted probabilities, one per row of ``y_true``.
     groups : array
         Group label of each row (e.g. the calendar month).
 
@@ -880,6 +907,19 @@ def capture_at_top(
     fraction: float | None = None,
 ) -> dict[str, float]:
     """How many accepters the ``n`` (or top ``fraction``) most likely rows catch.
+
+    Parameters
+    ----------
+    y_true : array of 0/1
+        Actual outcomes.
+    proba : array of float
+        Predicted probabilities, one per row of ``y_true``; rows are taken from the
+        highest down (ties in input order).
+    n : int, optional
+        Number of rows selected, between 1 and the number of rows.
+    fraction : float, optional
+        Share of rows selected (rounded to a count); give exactly one of ``n`` and
+        ``fraction``.
 
     Returns
     -------
@@ -935,6 +975,7 @@ def tune_time_aware(
         A key of :func:`classification_metrics` (lower is better for ``brier`` and
         ``log_loss``, higher for the others).
     random_state : int
+        Seed of every candidate model (see :func:`make_estimator`).
 
     Returns
     -------
@@ -1002,9 +1043,12 @@ def repeated_split_scores(
         Splits; split ``i`` is ``train_test_split(..., stratify=y,
         random_state=random_state + i)``, so split 0 is the usual single split.
     test_size : float, default 0.25
+        Share of the rows held out as the test rows of each split.
     metric : str, default "roc_auc"
         A key of :func:`classification_metrics`.
     random_state : int, default 0
+        Seed of the first split (split ``i`` uses ``random_state + i``) and of every
+        model (see :func:`make_estimator`).
 
     Returns
     -------
@@ -1049,6 +1093,24 @@ def learning_curve_table(
     random_state: int = 0,
 ) -> pd.DataFrame:
     """ROC AUC on the training subsample and on the test rows as the training set grows.
+
+    Parameters
+    ----------
+    model_type : str
+        One of :data:`MODEL_TYPES` (see :func:`make_estimator`).
+    schema : TableSchema
+        As for :func:`fit_estimator`.
+    X_train, y_train
+        Encoded features and 0/1 outcomes of the training rows the subsamples come from.
+    X_test, y_test
+        Encoded features and 0/1 outcomes of the test rows every model is scored on.
+    fractions : sequence of float, default (0.1, 0.25, 0.5, 1.0)
+        Shares of the training rows to fit on (at least 2 rows each); the subsamples are
+        nested, each the first rows of one random permutation.
+    params : mapping, optional
+        Model hyper-parameters (see :func:`make_estimator`).
+    random_state : int, default 0
+        Seed of the permutation that draws the training subsamples, and of every model.
 
     Returns
     -------
@@ -1096,6 +1158,24 @@ def compare_segmented(
     random_state: int = 0,
 ) -> tuple[pd.DataFrame, dict[str, np.ndarray]]:
     """One model for everyone against one model per segment (e.g. under-30s and 30+).
+
+    Parameters
+    ----------
+    model_type : str
+        One of :data:`MODEL_TYPES` (see :func:`make_estimator`).
+    schema : TableSchema
+        As for :func:`fit_estimator`.
+    X_train, y_train
+        Encoded features and 0/1 outcomes the models are fitted on.
+    X_test, y_test
+        Encoded features and 0/1 outcomes the models are scored on.
+    segment_train, segment_test : array
+        Segment label of each training and each test row; every test segment needs
+        training rows of both outcomes.
+    params : mapping, optional
+        Model hyper-parameters, the same for every model (see :func:`make_estimator`).
+    random_state : int, default 0
+        Seed of every model (see :func:`make_estimator`).
 
     Returns
     -------
@@ -1209,7 +1289,10 @@ def roi_by_depth(
     y_true : array of 0/1 or None
         Actual outcomes; when None only expected figures (sum of probabilities) are given.
     proba : array
-    depths : sequence of float in (0, 1]
+        Predicted acceptance probability of each prospect; prospects are contacted from
+        the highest down.
+    depths : sequence of float in (0, 1], default 0.05, 0.10, ..., 1.0
+        Shares of prospects contacted, one row each (at least one contact per depth).
     cost_per_contact, value_per_subscription : float, optional
         Defaults from ``insurereco/rules/propensity.yml``.
 
@@ -1248,6 +1331,18 @@ def roi_at_thresholds(
     The default thresholds are those of the rules file (0.5 and 0.8) plus the break-even
     threshold ``cost / value``.
 
+    Parameters
+    ----------
+    y_true : array of 0/1 or None
+        Actual outcomes; when None only expected figures (sum of probabilities) are given.
+    proba : array
+        Predicted acceptance probability of each prospect.
+    thresholds : sequence of float, optional
+        Probability cut-offs; default: ``thresholds`` of ``insurereco/rules/propensity.yml``.
+        The break-even threshold is always added.
+    cost_per_contact, value_per_subscription : float, optional
+        Defaults from ``insurereco/rules/propensity.yml``.
+
     Returns
     -------
     DataFrame
@@ -1284,6 +1379,21 @@ def campaign_scenario(
     The subscriptions of the chosen prospects are a sum of independent Bernoulli draws
     with the model's probabilities; their range is simulated. The range only covers
     chance; it assumes the probabilities are calibrated for the campaign month.
+
+    Parameters
+    ----------
+    proba : array
+        Predicted acceptance probability of each prospect on the list.
+    fraction : float in (0, 1], default 0.2
+        Share of the list contacted, most likely first (at least one contact).
+    cost_per_contact, value_per_subscription : float, optional
+        Defaults from ``insurereco/rules/propensity.yml``.
+    interval : float, default 0.9
+        Coverage of the simulated ``_low``/``_high`` range (central quantiles).
+    n_draws : int, default 20000
+        Number of simulated campaigns.
+    random_state : int, default 0
+        Seed of the generator that simulates the subscriptions of the chosen prospects.
 
     Returns
     -------

@@ -243,6 +243,8 @@ def held_out_summary(
         Probability that each product is the hidden one, rows in the order of
         ``split.masked``.
     split : EvaluationSplit
+        Supplies the masked customers' held products, their hidden answers and, from
+        ``split.train``, the dominant products.
     products : tuple of str, default PRODUCTS
         Product columns of ``proba``.
 
@@ -336,6 +338,7 @@ def learning_curve(
     fit : callable, default :func:`fit_model`
         Called as ``fit(model, portfolio, unlabelled=...)``; returns the fitted model.
     random_state : int, default 0
+        Seed of the random choice of each share's customers; the model keeps its own seed.
 
     Returns
     -------
@@ -402,6 +405,8 @@ def repeated_evaluation(
     fit : callable, default :func:`fit_model`
         Called as ``fit(model, portfolio, unlabelled=...)``; returns the fitted model.
     random_state : int, default 0
+        Seed of split 0 (split ``i`` uses ``random_state + i``, for the split and for the
+        model when it takes a ``random_state``).
 
     Returns
     -------

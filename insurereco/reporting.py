@@ -263,6 +263,18 @@ def format_table(
     columns of words are left-aligned, a value written with its interval stays on one
     line, and true/false cells read yes/no.
 
+    Parameters
+    ----------
+    df : DataFrame
+        Table to style; its index is hidden.
+    precision : int, default 3
+        Decimals of the non-whole numeric columns.
+    percent : tuple of str, default ()
+        Columns of shares shown as percentages with one decimal.
+    decimals : mapping, optional
+        Column -> decimals, overriding ``precision`` for those numeric columns (whole
+        numbers still show none).
+
     Returns
     -------
     pandas.io.formats.style.Styler
@@ -377,6 +389,7 @@ def atomic_write_csv(df: pd.DataFrame, path: str | os.PathLike, **to_csv_kwargs:
     Parameters
     ----------
     df : DataFrame
+        Table to write.
     path : path-like
         Destination; its folder must exist.
     **to_csv_kwargs

@@ -198,7 +198,22 @@ def quintile_scores(rfm: pd.DataFrame) -> pd.DataFrame:
 
 
 def make_pipeline(n_clusters: int, *, n_init: int = 10, random_state: int = 0) -> Pipeline:
-    """``log1p`` -> ``StandardScaler`` -> ``KMeans(n_clusters)`` on the R, F, M columns."""
+    """``log1p`` -> ``StandardScaler`` -> ``KMeans(n_clusters)`` on the R, F, M columns.
+
+    Parameters
+    ----------
+    n_clusters : int
+        Number of K-Means clusters (segments).
+    n_init : int, default 10
+        K-Means starts; the one with the lowest inertia is kept.
+    random_state : int, default 0
+        Seed of the K-Means initialisation.
+
+    Returns
+    -------
+    Pipeline
+        Unfitted.
+    """
     return Pipeline(
         [
             ("log", FunctionTransformer(np.log1p, feature_names_out="one-to-one")),
@@ -240,6 +255,8 @@ def evaluate_k(
     silhouette_sample : int or None
         Customers sampled for the silhouette (None: all).
     random_state : int
+        Seed of the main K-Means fit per k, first seed of the stability fits, and seed of
+        the silhouette's customer sample.
 
     Returns
     -------
@@ -461,6 +478,7 @@ def fit_segments(
     rfm : DataFrame
         Output of :func:`rfm_table`.
     k : int
+        Number of clusters, between 2 and the number of customers.
     n_init, random_state : int
         K-Means starts and seed.
     rules : dict, optional

@@ -350,7 +350,9 @@ def sample_customers(
     tx : DataFrame
         Normalised transactions.
     n_customers : int or None
+        Number of customers kept; None, or at least the number present, keeps all.
     random_state : int
+        Seed of the random draw of the customers kept.
 
     Returns
     -------
@@ -389,6 +391,7 @@ def read_transactions(path: str | os.PathLike) -> pd.DataFrame:
     Parameters
     ----------
     path : path-like
+        The transaction file (``.gz`` allowed).
 
     Returns
     -------
@@ -471,9 +474,12 @@ def make_cdnow_like(
     Parameters
     ----------
     n_customers : int
+        Number of customers generated (each buys at least once).
     start, end : str
         First and last possible purchase day.
     random_state : int
+        Seed of the generator that draws each customer's type, rates, drop-out time,
+        spend and purchases.
 
     Returns
     -------
@@ -520,7 +526,10 @@ def make_online_retail_like(n_customers: int = 3000, *, random_state: int = 0) -
     Parameters
     ----------
     n_customers : int
+        Number of customers generated, passed to :func:`make_cdnow_like`.
     random_state : int
+        Seed of the purchases (:func:`make_cdnow_like`) and of the Online Retail columns
+        and defects added to them.
 
     Returns
     -------

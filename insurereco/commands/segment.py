@@ -117,6 +117,9 @@ def segment_customers(
         applied to customers far from its fitting ones prints a warning on stderr
         (see :func:`insurereco.segments.fit_shift`).
     random_state : int
+        Seed of the K-Means fits that choose ``k`` (when not given) and of the final fit
+        (see :func:`insurereco.segments.evaluate_k` and
+        :func:`insurereco.segments.fit_segments`); unused when a saved model is loaded.
 
     Returns
     -------
