@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable
-from functools import cache
 from pathlib import Path
 from typing import Any
 
@@ -57,7 +56,6 @@ TRANSACTION_COLUMNS: tuple[str, ...] = ("customer_id", "invoice_id", "date", "am
 OPTIONAL_COLUMNS: tuple[str, ...] = ("quantity", "unit_price", "stock_code")
 
 
-@cache
 def load_segment_rules() -> dict[str, Any]:
     """Load ``insurereco/rules/segments.yml`` (segments, strategies, cleaning lists).
 

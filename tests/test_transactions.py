@@ -259,3 +259,9 @@ def test_sample_customers_keeps_whole_histories():
     assert len(sampled) == len(kept)
     pd.testing.assert_frame_equal(sampled, sample_customers(tx, 10, random_state=1))
     assert sample_customers(tx, None) is tx
+
+
+def test_segment_rules_are_a_fresh_copy_each_time():
+    rules = load_segment_rules()
+    rules["segments"].clear()
+    assert load_segment_rules()["segments"], "a caller's change leaked into the next load"
