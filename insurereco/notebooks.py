@@ -71,6 +71,11 @@ def notebook_parameters(
     return dict(sets.get(profile) or {})
 
 
+#: Longest socket path used for local (IPC) kernels: Unix caps socket paths at 104 bytes
+#: on macOS (108 on Linux); a longer runtime folder falls back to TCP.
+_MAX_SOCKET_PATH = 100
+
+
 def _ipc_kernel_manager() -> type:
     """A kernel manager whose kernel talks over local sockets, not TCP.
 
@@ -78,21 +83,26 @@ def _ipc_kernel_manager() -> type:
     enough; over TCP, ipykernel prints a warning about plain-text traffic on every run.
     Each kernel gets its own connection file in Jupyter's runtime folder, and its
     sockets beside it, so chapters run in parallel (``make -j``) never share a socket.
+    When those socket paths would be too long for the system, the kernel uses TCP.
     """
     import uuid
 
     from jupyter_client import AsyncKernelManager
     from jupyter_core.paths import jupyter_runtime_dir
-    from traitlets import CaselessStrEnum, default
+    from traitlets import default
 
     class IpcKernelManager(AsyncKernelManager):
-        transport = CaselessStrEnum(["tcp", "ipc"], default_value="ipc", config=True)
-
         @default("connection_file")
         def _own_connection_file(self) -> str:
             runtime = Path(jupyter_runtime_dir())
             runtime.mkdir(parents=True, exist_ok=True)
-            return str(runtime / f"kernel-{uuid.uuid4()}.json")
+            return str(runtime / f"kernel-{uuid.uuid4().hex[:12]}.json")
+
+        @default("transport")
+        def _local_when_the_path_fits(self) -> str:
+            # jupyter_client names the sockets "<connection file stem>-ipc-<n>"
+            sockets = f"{os.path.splitext(self.connection_file)[0]}-ipc-99"
+            return "ipc" if len(sockets.encode()) <= _MAX_SOCKET_PATH else "tcp"
 
     return IpcKernelManager
 

@@ -133,6 +133,19 @@ def test_declared_types_of_none_defaults_accept_their_kinds(tmp_path):
         _check_overrides(chapter, {"CACHE_DIR": 3}, NOTEBOOKS_DIR)
 
 
+def test_kernels_use_their_own_local_sockets_when_the_path_fits(tmp_path, monkeypatch):
+    from insurereco.notebooks import _ipc_kernel_manager
+
+    manager = _ipc_kernel_manager()
+    monkeypatch.setenv("JUPYTER_RUNTIME_DIR", str(tmp_path))
+    one, two = manager(kernel_name="python3"), manager(kernel_name="python3")
+    assert one.transport == two.transport == "ipc"
+    assert one.ip != two.ip and one.ip.startswith(str(tmp_path))
+    deep = tmp_path / ("d" * 100)
+    monkeypatch.setenv("JUPYTER_RUNTIME_DIR", str(deep))
+    assert manager(kernel_name="python3").transport == "tcp"  # socket path too long
+
+
 @pytest.mark.parametrize("pair", ["RANDOM_STATE", "random_state=3", "K_RANGE=[3, 4", "=1"])
 def test_bad_overrides_are_refused(pair):
     with pytest.raises(ValueError, match="--set"):
