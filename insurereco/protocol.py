@@ -19,6 +19,7 @@ from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
+from joblib import Parallel, delayed
 from sklearn.base import clone
 
 from insurereco.contract import ID_COLUMN, PRODUCTS
@@ -380,6 +381,7 @@ def repeated_evaluation(
     test_size: float = 0.2,
     unlabelled: pd.DataFrame | None = None,
     fit: Callable = fit_model,
+    n_jobs: int = 1,
     random_state: int = 0,
 ) -> pd.DataFrame:
     """Headline scores of ``model`` on several evaluation splits, to show split-to-split spread.
@@ -404,6 +406,9 @@ def repeated_evaluation(
         customers of ``portfolio`` (see :meth:`insurereco.models.XGBoostRecommender.fit`).
     fit : callable, default :func:`fit_model`
         Called as ``fit(model, portfolio, unlabelled=...)``; returns the fitted model.
+    n_jobs : int, default 1
+        Splits fitted at once, each in its own process (joblib); the results do not
+        depend on it. Each fit still uses the threads its model is given.
     random_state : int, default 0
         Seed of split 0 (split ``i`` uses ``random_state + i``, for the split and for the
         model when it takes a ``random_state``).
@@ -417,7 +422,8 @@ def repeated_evaluation(
     """
     check_other_customers(unlabelled, portfolio)
     splits = _split_fits(model, portfolio, n_repeats=n_repeats, test_size=test_size,
-                         unlabelled=unlabelled, fit=fit, random_state=random_state)  # fmt: skip
+                         unlabelled=unlabelled, fit=fit, n_jobs=n_jobs,
+                         random_state=random_state)  # fmt: skip
     rows = {
         seed: held_out_summary(fitted.predict_proba(split.masked), split, products=model.products)
         for seed, split, fitted in splits
@@ -425,21 +431,30 @@ def repeated_evaluation(
     return pd.DataFrame.from_dict(rows, orient="index").rename_axis("split_seed")
 
 
-def _split_fits(model, portfolio, *, n_repeats, test_size, unlabelled, fit, random_state):
-    """Yield ``(seed, split, fitted)`` for the evaluation splits of :func:`repeated_evaluation`.
+def _split_fits(model, portfolio, *, n_repeats, test_size, unlabelled, fit, n_jobs, random_state):
+    """``(seed, split, fitted)`` for each evaluation split of :func:`repeated_evaluation`.
 
     Split ``i`` is :func:`evaluation_split` with seed ``random_state + i``; a fresh clone of
     ``model`` (with the same seed, when it takes a ``random_state``) is fitted on its
-    training customers.
+    training customers, ``n_jobs`` splits at once in separate processes.
     """
     if n_repeats < 1:
         raise ValueError(f"n_repeats must be at least 1, got {n_repeats}")
-    for seed in range(random_state, random_state + n_repeats):
-        split = evaluation_split(portfolio, test_size=test_size, random_state=seed)
-        fitted = clone(model)
-        if "random_state" in fitted.get_params():
-            fitted.set_params(random_state=seed)
-        yield seed, split, fit(fitted, split.train, unlabelled=unlabelled)
+    if n_jobs < 1:
+        raise ValueError(f"n_jobs must be at least 1, got {n_jobs}")
+    seeds = range(random_state, random_state + n_repeats)
+    splits = [evaluation_split(portfolio, test_size=test_size, random_state=s) for s in seeds]
+    models = []
+    for seed in seeds:
+        fresh = clone(model)
+        if "random_state" in fresh.get_params():
+            fresh.set_params(random_state=seed)
+        models.append(fresh)
+    fitted = Parallel(n_jobs=min(n_jobs, n_repeats))(
+        delayed(fit)(m, split.train, unlabelled=unlabelled)
+        for m, split in zip(models, splits, strict=True)
+    )
+    return list(zip(seeds, splits, fitted, strict=True))
 
 
 def expected_score_check(
@@ -450,6 +465,7 @@ def expected_score_check(
     n_repeats: int = 5,
     test_size: float = 0.2,
     fit: Callable = fit_model,
+    n_jobs: int = 1,
     random_state: int = 0,
 ) -> pd.DataFrame:
     """How hard are customers without answers, compared with held-out customers?
@@ -474,7 +490,7 @@ def expected_score_check(
         Complete portfolios.
     customers : DataFrame
         Customers missing one unknown product, none of them in ``portfolio``.
-    n_repeats, test_size, fit, random_state
+    n_repeats, test_size, fit, n_jobs, random_state
         As in :func:`repeated_evaluation` (``fit`` is called without unlabelled
         customers).
 
@@ -496,7 +512,8 @@ def expected_score_check(
         raise ValueError("customers holds no customer")
     check_other_customers(customers, portfolio, role="labelled")
     splits = _split_fits(model, portfolio, n_repeats=n_repeats, test_size=test_size,
-                         unlabelled=None, fit=fit, random_state=random_state)  # fmt: skip
+                         unlabelled=None, fit=fit, n_jobs=n_jobs,
+                         random_state=random_state)  # fmt: skip
     rows = {}
     for seed, split, fitted in splits:
         proba = fitted.predict_proba(split.masked)

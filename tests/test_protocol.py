@@ -160,6 +160,18 @@ def test_repeated_evaluation_scores_one_fresh_fit_per_split_seed(portfolio):
     assert again.loc[5, "log_loss"] == pytest.approx(expected["log_loss"].mean())
     with pytest.raises(ValueError, match="n_repeats"):
         repeated_evaluation(model, portfolio, n_repeats=0)
+    with pytest.raises(ValueError, match="n_jobs"):
+        repeated_evaluation(model, portfolio, n_repeats=1, n_jobs=0)
+
+
+def test_splits_fitted_in_parallel_give_the_same_table(portfolio):
+    from insurereco.models import XGBoostRecommender
+
+    model = XGBoostRecommender(n_estimators=5, n_jobs=1, random_state=0)
+    options = {"n_repeats": 2, "test_size": 0.25, "random_state": 3}
+    one_by_one = repeated_evaluation(model, portfolio, **options)
+    together = repeated_evaluation(model, portfolio, n_jobs=2, **options)
+    pd.testing.assert_frame_equal(one_by_one, together)
 
 
 def test_repeated_evaluation_and_learning_curve_pass_unlabelled_customers(portfolio):
