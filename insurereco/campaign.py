@@ -46,6 +46,7 @@ __all__ = [
     "plot_gain",
     "plot_lift",
     "plot_profit",
+    "take_up_scenarios",
 ]
 
 #: Shares of customers contacted reported by :func:`depth_table`.
@@ -360,6 +361,60 @@ def action_rule(score, accepted, *, parameters: CampaignParameters) -> pd.Series
             "profit": float(revenue - cost),
         }
     )
+
+
+def take_up_scenarios(
+    score, *, take_up_rates: Sequence[float], parameters: CampaignParameters
+) -> pd.DataFrame:
+    """What the action rule would do if real offers were taken up less than the scores say.
+
+    The scores of a simulated campaign count an offer as accepted when it names the
+    customer's hidden product, far more often than a real offer is taken up. Assuming
+    take-up proportional to the score (the ranking holds, the level drops), each score is
+    multiplied by ``rate / mean(score)``, so that the scaled scores average ``rate`` over
+    all customers, capped at 1; the action rule is then applied to the scaled scores.
+
+    Parameters
+    ----------
+    score : array-like of float
+        Each customer's score for the offer (as for :func:`action_rule`).
+    take_up_rates : sequence of float
+        Assumed average take-up over all customers, each in (0, 1].
+    parameters : CampaignParameters
+        Cost per contact and value per sale.
+
+    Returns
+    -------
+    pandas.DataFrame
+        One row per rate: ``take_up``, ``scale`` (the factor applied to the scores),
+        ``contacted``, ``share_contacted``, ``expected_accepted``, ``cost``,
+        ``expected_revenue`` and ``expected_profit``.
+    """
+    score = np.asarray(score, dtype=float)
+    if score.ndim != 1 or not len(score) or not np.isfinite(score).all() or score.mean() <= 0:
+        raise DataValidationError("take_up_scenarios: score must be 1-D, finite and not all 0")
+    rows = []
+    for rate in take_up_rates:
+        if not 0 < rate <= 1:
+            raise DataValidationError(f"take_up_scenarios: take-up rate {rate} not in (0, 1]")
+        scale = rate / score.mean()
+        scaled = np.minimum(score * scale, 1.0)
+        chosen = scaled * parameters.value_per_sale > parameters.cost_per_contact
+        expected = float(scaled[chosen].sum())
+        cost = float(chosen.sum() * parameters.cost_per_contact)
+        rows.append(
+            {
+                "take_up": float(rate),
+                "scale": float(scale),
+                "contacted": int(chosen.sum()),
+                "share_contacted": float(chosen.mean()),
+                "expected_accepted": expected,
+                "cost": cost,
+                "expected_revenue": expected * parameters.value_per_sale,
+                "expected_profit": expected * parameters.value_per_sale - cost,
+            }
+        )
+    return pd.DataFrame(rows)
 
 
 def depth_sensitivity(

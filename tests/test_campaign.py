@@ -23,6 +23,7 @@ from insurereco.campaign import (
     plot_gain,
     plot_lift,
     plot_profit,
+    take_up_scenarios,
 )
 from insurereco.errors import DataValidationError
 
@@ -61,6 +62,25 @@ def test_best_depth_budget_and_shares():
     assert table["contacted"].tolist() == [1, 3, 5]  # ceil(0.5 * 5) = 3
     with pytest.raises(DataValidationError):
         depth_table(curve, shares=(0.0,))
+
+
+def test_take_up_scenarios_hand_checked():
+    score = [0.8, 0.4, 0.2, 0.1]  # mean 0.375
+    table = take_up_scenarios(score, take_up_rates=[0.075, 0.75], parameters=BASE)
+    low = table.iloc[0]
+    # scale 0.075 / 0.375 = 0.2: scores 0.16, 0.08, 0.04, 0.02; only 0.16 clears 10%
+    assert low["scale"] == pytest.approx(0.2)
+    assert low["contacted"] == 1 and low["share_contacted"] == pytest.approx(0.25)
+    assert low["expected_accepted"] == pytest.approx(0.16)
+    assert low["expected_profit"] == pytest.approx(0.16 * 100 - 10)
+    high = table.iloc[1]
+    # scale 2: scores 1 (capped), 0.8, 0.4, 0.2: all four clear 10%
+    assert high["contacted"] == 4 and high["expected_accepted"] == pytest.approx(2.4)
+    assert high["expected_profit"] == pytest.approx(240 - 40)
+    with pytest.raises(DataValidationError, match="not in"):
+        take_up_scenarios(score, take_up_rates=[0], parameters=BASE)
+    with pytest.raises(DataValidationError, match="not all 0"):
+        take_up_scenarios([0, 0], take_up_rates=[0.1], parameters=BASE)
 
 
 def test_action_rule_hand_checked():
@@ -275,6 +295,14 @@ def test_campaign_chapter_figures(recorded_metrics):
     assert m["budget_profit"]["model"] > m["budget_profit"]["random"]
     shares = list(m["sensitivity_best_share"].values())
     assert shares == sorted(shares, reverse=True)
+    # A realistic take-up leaves fewer contacts and less profit, never more.
+    scenarios = [m["take_up_scenarios"][rate] for rate in sorted(m["take_up_scenarios"], key=float)]
+    contacted = [s["contacted"] for s in scenarios]
+    profits = [s["expected_profit"] for s in scenarios]
+    assert contacted == sorted(contacted) and max(contacted) < m["rule_contacts"]
+    assert profits == sorted(profits) and max(profits) < m["rule_profit"]
+    # Measured: 5% take-up, 1,141 contacts and an expected profit of 9,680.
+    assert m["take_up_scenarios"]["0.05"]["contacted"] == pytest.approx(1141, rel=0.1)
 
 
 @pytest.mark.notebooks
