@@ -85,6 +85,14 @@ class CampaignParameters:
         """Acceptance probability at which a contact pays for itself (cost / value)."""
         return self.cost_per_contact / self.value_per_sale
 
+    def worth_contacting(self, score) -> np.ndarray:
+        """The action rule: ``True`` where ``score x value_per_sale > cost_per_contact``.
+
+        A contact with a higher acceptance probability pays on average; at exactly the
+        break-even it does not.
+        """
+        return np.asarray(score, dtype=float) * self.value_per_sale > self.cost_per_contact
+
 
 def _rules() -> dict:
     return load_rules_file(_RULES_FILE, required=_KEYS)
@@ -343,7 +351,7 @@ def action_rule(score, accepted, *, parameters: CampaignParameters) -> pd.Series
         ``cost``, ``revenue`` and ``profit``.
     """
     score, accepted = _check_inputs(score, accepted)
-    chosen = score * parameters.value_per_sale > parameters.cost_per_contact
+    chosen = parameters.worth_contacting(score)
     contacted = int(chosen.sum())
     n_accepted = int(accepted[chosen].sum())
     cost = contacted * parameters.cost_per_contact
@@ -399,7 +407,7 @@ def take_up_scenarios(
             raise DataValidationError(f"take_up_scenarios: take-up rate {rate} not in (0, 1]")
         scale = rate / score.mean()
         scaled = np.minimum(score * scale, 1.0)
-        chosen = scaled * parameters.value_per_sale > parameters.cost_per_contact
+        chosen = parameters.worth_contacting(scaled)
         expected = float(scaled[chosen].sum())
         cost = float(chosen.sum() * parameters.cost_per_contact)
         rows.append(

@@ -8,6 +8,7 @@ message names the file, the column and the problem. The business rules files und
 
 from __future__ import annotations
 
+from functools import cache
 from importlib import resources
 from typing import Any
 
@@ -76,6 +77,12 @@ ONLINE_RETAIL_COLUMNS: tuple[str, ...] = (
 CDNOW_COLUMNS: tuple[str, ...] = ("customer_id", "date", "number_of_cds", "dollar_value")
 
 
+@cache
+def _rules_text(name: str) -> str:
+    """The text of ``insurereco/rules/<name>``, read once per process."""
+    return resources.files("insurereco").joinpath(f"rules/{name}").read_text("utf-8")
+
+
 def load_rules_file(name: str, *, required: tuple[str, ...] = ()) -> dict[str, Any]:
     """Parse ``insurereco/rules/<name>`` and check it holds the ``required`` keys.
 
@@ -96,9 +103,8 @@ def load_rules_file(name: str, *, required: tuple[str, ...] = ()) -> dict[str, A
     DataValidationError
         The file is not a YAML mapping, or lacks a required key.
     """
-    text = resources.files("insurereco").joinpath(f"rules/{name}").read_text("utf-8")
     try:
-        rules = yaml.safe_load(text)
+        rules = yaml.safe_load(_rules_text(name))
     except yaml.YAMLError as exc:
         raise DataValidationError(f"rules/{name}: not valid YAML ({exc})") from None
     if not isinstance(rules, dict):

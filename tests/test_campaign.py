@@ -64,6 +64,10 @@ def test_best_depth_budget_and_shares():
         depth_table(curve, shares=(0.0,))
 
 
+def test_worth_contacting_is_strictly_above_break_even():
+    assert BASE.worth_contacting([0.05, 0.1, 0.11]).tolist() == [False, False, True]
+
+
 def test_take_up_scenarios_hand_checked():
     score = [0.8, 0.4, 0.2, 0.1]  # mean 0.375
     table = take_up_scenarios(score, take_up_rates=[0.075, 0.75], parameters=BASE)

@@ -164,13 +164,6 @@ def test_rules_files_are_checked_for_their_keys(monkeypatch):
     with pytest.raises(DataValidationError, match=r"rules/campaign.yml: missing key\(s\) nope"):
         contract.load_rules_file("campaign.yml", required=("cost_per_contact", "nope"))
 
-    class Broken:
-        def joinpath(self, name):
-            return self
-
-        def read_text(self, encoding):
-            return "- just\n- a list\n"
-
-    monkeypatch.setattr(contract.resources, "files", lambda package: Broken())
+    monkeypatch.setattr(contract, "_rules_text", lambda name: "- just\n- a list\n")
     with pytest.raises(DataValidationError, match="expected a mapping"):
         contract.load_rules_file("segments.yml")
