@@ -22,6 +22,7 @@ from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
+from scipy.stats import binom, norm
 
 from insurereco.contract import load_rules_file
 from insurereco.errors import DataValidationError
@@ -38,6 +39,7 @@ __all__ = [
     "depth_sensitivity",
     "depth_table",
     "expected_vs_observed",
+    "outside_by_chance",
     "load_campaign_parameters",
     "never_offered_products",
     "offer_sentence",
@@ -92,6 +94,19 @@ class CampaignParameters:
         break-even it does not.
         """
         return np.asarray(score, dtype=float) * self.value_per_sale > self.cost_per_contact
+
+    def incremental_profit(self, uplift) -> np.ndarray | float:
+        """Profit per contact when contacting adds ``uplift`` to the acceptance rate.
+
+        Only the sales the contact causes count: ``uplift x value_per_sale -
+        cost_per_contact``. It is zero at an uplift of :attr:`break_even`.
+
+        Parameters
+        ----------
+        uplift : float or array-like of float
+            Acceptance rate of contacted customers minus that of a control group.
+        """
+        return np.asarray(uplift, dtype=float) * self.value_per_sale - self.cost_per_contact
 
 
 def _rules() -> dict:
@@ -177,18 +192,16 @@ def best_offers(proba: pd.DataFrame, hidden: pd.Series | None = None) -> pd.Data
     -------
     pandas.DataFrame
         Same index as ``proba``: ``product`` (highest probability; ties go to
-        the first product in column order), ``score`` (its probability) and,
-        with ``hidden``, ``accepted`` (0/1).
+        the first product in column order; missing when every probability is 0,
+        as for a customer who holds every product), ``score`` (its probability)
+        and, with ``hidden``, ``accepted`` (0/1).
     """
     values = proba.to_numpy(dtype=float)
     top = values.argmax(axis=1)
-    offers = pd.DataFrame(
-        {
-            "product": pd.array(np.asarray(proba.columns)[top], dtype="str"),
-            "score": values[np.arange(len(values)), top],
-        },
-        index=proba.index,
-    )
+    score = values[np.arange(len(values)), top]
+    product = pd.array(np.asarray(proba.columns)[top], dtype="str")
+    product[score <= 0] = pd.NA  # nothing left to offer
+    offers = pd.DataFrame({"product": product, "score": score}, index=proba.index)
     if hidden is not None:
         if len(hidden) != len(proba):
             raise DataValidationError(
@@ -536,6 +549,41 @@ def expected_vs_observed(
     table.insert(0, "band", labels)
     columns = ["band", "customers", "expected", "observed", "low", "high"]
     return table[[*columns, "mean_score", "observed_rate"]].reset_index(drop=True)
+
+
+def outside_by_chance(n_checked: int, n_outside: int, *, z: float = 2.0) -> dict[str, float]:
+    """How many of several chance ranges exact scores would miss, and how unusual a count is.
+
+    Each range of :func:`expected_vs_observed` is the expected count +- ``z`` standard
+    deviations, so even exact scores leave an observed count outside it about
+    ``2 (1 - Phi(z))`` of the time (4.6% at ``z = 2``, normal approximation). Checking
+    20 products, one outside is what chance gives; several are a signal.
+
+    Parameters
+    ----------
+    n_checked : int
+        Number of ranges checked (products, branches, score bands).
+    n_outside : int
+        Number of observed counts that fell outside their range.
+    z : float, default 2.0
+        Half-width of each range in standard deviations.
+
+    Returns
+    -------
+    dict
+        ``expected``: how many ranges exact scores would miss on average;
+        ``p_value``: the chance of ``n_outside`` or more misses if the scores are exact
+        (independent ranges, binomial).
+    """
+    if n_checked < 0 or not 0 <= n_outside <= n_checked:
+        raise DataValidationError(
+            f"outside_by_chance: need 0 <= n_outside <= n_checked, got {n_outside} of {n_checked}"
+        )
+    miss = 2 * norm.sf(z)
+    return {
+        "expected": n_checked * miss,
+        "p_value": float(binom.sf(n_outside - 1, n_checked, miss)),
+    }
 
 
 def offer_sentence(

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import math
+from pathlib import Path
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -18,6 +21,7 @@ from insurereco.campaign import (
     expected_vs_observed,
     load_campaign_parameters,
     offer_sentence,
+    outside_by_chance,
     plot_depth_sensitivity,
     plot_expected_vs_observed,
     plot_gain,
@@ -66,6 +70,12 @@ def test_best_depth_budget_and_shares():
 
 def test_worth_contacting_is_strictly_above_break_even():
     assert BASE.worth_contacting([0.05, 0.1, 0.11]).tolist() == [False, False, True]
+
+
+def test_incremental_profit_counts_only_caused_sales():
+    # cost 10, value 100: 2 extra sales per 100 contacts lose 8 per contact
+    np.testing.assert_allclose(BASE.incremental_profit([0.02, 0.1, 0.15]), [-8.0, 0.0, 5.0])
+    assert BASE.incremental_profit(BASE.break_even) == pytest.approx(0.0)
 
 
 def test_take_up_scenarios_hand_checked():
@@ -189,6 +199,14 @@ def test_best_offers_picks_top_product_and_scores_acceptance():
     assert offers["product"].tolist() == ["A", "C", "C"]
     np.testing.assert_allclose(offers["score"], [0.7, 0.6, 0.6])
     assert offers["accepted"].tolist() == [1, 0, 1]
+
+
+def test_best_offers_names_no_product_when_nothing_is_left_to_offer():
+    proba = pd.DataFrame({"A": [0.0, 0.9], "B": [0.0, 0.1]}, index=["holds all", "y"])
+    offers = best_offers(proba, pd.Series(["A", "A"]))
+    assert offers["product"].isna().tolist() == [True, False]
+    assert offers["score"].tolist() == [0.0, 0.9]
+    assert offers["accepted"].tolist() == [0, 1]
 
 
 @pytest.mark.parametrize(
@@ -330,3 +348,26 @@ def test_campaign_notebook_responds_to_business_parameters(tmp_path):
     assert cheap["best_share"] > default["best_share"]
     assert cheap["rule_contacts"] > default["rule_contacts"]
     assert cheap["best_profit"] > default["best_profit"]
+
+
+def test_outside_by_chance_reads_counts_against_a_binomial():
+    miss = 0.0455  # 2 (1 - Phi(2))
+    one_of_20 = outside_by_chance(20, 1)
+    assert one_of_20["expected"] == pytest.approx(20 * miss, rel=1e-3)
+    assert one_of_20["p_value"] == pytest.approx(1 - (1 - miss) ** 20, rel=1e-3)  # ~0.61
+    three_of_15 = outside_by_chance(15, 3)["p_value"]
+    at_most_two = sum(math.comb(15, k) * miss**k * (1 - miss) ** (15 - k) for k in range(3))
+    assert three_of_15 == pytest.approx(1 - at_most_two, rel=1e-3)  # ~0.03
+    assert outside_by_chance(5, 0)["p_value"] == 1.0
+    with pytest.raises(DataValidationError):
+        outside_by_chance(3, 4)
+
+
+def test_book_prose_quotes_the_rules_file_prices():
+    # intro.md and how_to_read.md cannot glue figures; they quote the default rules file
+    rules = load_campaign_parameters()
+    book = Path(__file__).resolve().parents[1] / "book"
+    cost, value = int(rules.cost_per_contact), int(rules.value_per_sale)
+    per_100 = round(100 * rules.break_even)
+    assert f"at least {per_100} sales\n   per 100 contacts" in (book / "intro.md").read_text()
+    assert f"{cost} / {value} = {per_100}%" in (book / "how_to_read.md").read_text()
