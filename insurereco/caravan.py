@@ -10,7 +10,11 @@ research and education only; the data is never copied into this repository.
 This module holds what is specific to that benchmark: column descriptions in plain
 words, a synthetic stand-in (:func:`make_coil_like`), the repeated cross-validation
 estimate of how many buyers a top-20% selection catches (:func:`cv_top_capture`,
-:func:`choose_by_cv`) and the selection file (:func:`select_top`).
+:func:`choose_by_cv`, :func:`hits_range`, :func:`forecast_gap`), the selection file
+(:func:`select_top`), the observed owner rate beside the model's effect
+(:func:`owner_rate_by_value`) and the profit of mailing the owners' look-alikes under a
+stated assumption (:func:`lookalike_profit`). The "buyers" the challenge counts already
+hold the policy: its score measures how well a ranking finds look-alikes, not sales.
 """
 
 from __future__ import annotations
@@ -32,19 +36,26 @@ from insurereco.propensity import (
 
 __all__ = [
     "CANDIDATES",
+    "CHALLENGE_EVAL_OWNERS",
+    "CHALLENGE_WINNER_HITS",
     "COIL_CATEGORICAL",
     "COIL_COLUMNS",
     "DESCRIPTIONS",
     "choose_by_cv",
     "cv_top_capture",
     "describe",
+    "forecast_gap",
     "hits_estimate",
+    "hits_range",
+    "lookalike_profit",
     "make_coil_like",
     "importance_table",
     "mean_shap_by_value",
+    "owner_rate_by_value",
     "select_top",
     "shap_by_feature",
     "shap_direction",
+    "trait_list",
     "value_ranges",
 ]
 
@@ -143,6 +154,13 @@ COIL_COLUMNS: tuple[str, ...] = tuple(name for name, _ in _DICTIONARY)
 DESCRIPTIONS: dict[str, str] = dict(_DICTIONARY)
 #: Coded customer types, treated as categories rather than numbers.
 COIL_CATEGORICAL: tuple[str, ...] = ("MOSTYPE", "MOSHOOFD")
+
+#: Policy owners among the 4,000 evaluation customers, and how many of them the
+#: challenge winner's 800 caught. Source: P. van der Putten and M. van Someren (eds.),
+#: "CoIL Challenge 2000: The Insurance Company Case", Leiden Institute of Advanced
+#: Computer Science, Technical Report 2000-09 (June 2000), and the UCI dataset page.
+CHALLENGE_EVAL_OWNERS: int = 238
+CHALLENGE_WINNER_HITS: int = 121
 
 #: Candidate models compared by repeated cross-validation (name -> model type, params).
 CANDIDATES: dict[str, tuple[str, dict[str, Any]]] = {
@@ -298,7 +316,10 @@ def hits_estimate(
     The point estimate is the mean fold precision times ``n_select`` (the folds select
     the same top share, 20%, as 800 of 4,000). The range is mean +/- 1.645 standard
     deviations: the fold-to-fold variance of the precision, less the binomial noise of
-    a fold's smaller selection, plus the binomial noise of an ``n_select``-row draw.
+    a fold's smaller selection, plus the binomial noise of an ``n_select``-row draw. When
+    the folds spread less than chance alone would (stratified folds often do), the first
+    term is 0 and the range is the draw of ``n_select`` alone, as if the precision were
+    known; :func:`hits_range` also counts the doubt about the precision itself.
 
     Parameters
     ----------
@@ -332,6 +353,104 @@ def hits_estimate(
         "mean_recall": float(table["recall"].mean()),
         "mean_roc_auc": float(table["roc_auc"].mean()),
         "n_customers": n_customers,
+    }
+
+
+def hits_range(
+    table: pd.DataFrame,
+    *,
+    n_repeats: int,
+    n_select: int = 800,
+    level: float = 0.9,
+    n_draws: int = 20_000,
+    random_state: int = 0,
+) -> dict[str, float]:
+    """Range of the buyers in ``n_select`` that includes the doubt about the CV precision.
+
+    :func:`hits_estimate` treats the cross-validated precision as known and only adds the
+    chance of an ``n_select``-row draw. This range also counts that the precision was
+    measured on a limited number of customers: one repetition of the cross-validation
+    selects each customer at most once, so the precision rests on ``n_pooled`` = (all
+    selected rows) / ``n_repeats`` distinct customers; the repetitions reuse the same
+    customers and add no new ones. A seeded parametric bootstrap draws both layers:
+    ``p* = Binomial(n_pooled, p) / n_pooled``, then ``hits = Binomial(n_select, p*)``.
+
+    Parameters
+    ----------
+    table : DataFrame
+        Output of :func:`cv_top_capture` (``selected`` and ``precision`` per fold).
+    n_repeats : int
+        Repetitions of the cross-validation behind ``table``.
+    n_select : int, default 800
+        Number of customers selected.
+    level : float, default 0.9
+        Coverage of the range (central quantiles of the draws).
+    n_draws : int, default 20000
+        Bootstrap draws.
+    random_state : int, default 0
+        Seed of the draws.
+
+    Returns
+    -------
+    dict
+        ``expected_hits`` (mean fold precision x ``n_select``), ``low``, ``high``,
+        ``sd`` (of the draws) and ``n_pooled``.
+    """
+    if n_repeats < 1 or len(table) % n_repeats:
+        raise ValueError(f"n_repeats={n_repeats} does not divide the {len(table)} folds")
+    if not 0 < level < 1:
+        raise ValueError(f"level must be between 0 and 1, got {level}")
+    precision = float(table["precision"].mean())
+    n_pooled = int(round(table["selected"].sum() / n_repeats))
+    rng = np.random.default_rng(random_state)
+    p_star = rng.binomial(n_pooled, precision, size=n_draws) / n_pooled
+    hits = rng.binomial(n_select, p_star)
+    tail = (1 - level) / 2
+    low, high = np.quantile(hits, [tail, 1 - tail])
+    return {
+        "expected_hits": precision * n_select,
+        "low": float(low),
+        "high": float(high),
+        "sd": float(hits.std(ddof=1)),
+        "n_pooled": n_pooled,
+    }
+
+
+def forecast_gap(table: pd.DataFrame, *, n_repeats: int, n_select: int = 800) -> dict[str, float]:
+    """Owners found against the model's own forecast in cross-validation: is the gap noise?
+
+    Over one repetition the selected customers are distinct, so the found count is a sum
+    of independent 0/1 outcomes; if the probabilities were right, its variance would be
+    ``sum p (1 - p)``, bounded here by ``F (1 - F / n)`` (``F`` the forecast, ``n`` the
+    selected rows), which makes the z-score a conservative (large) one.
+
+    Parameters
+    ----------
+    table : DataFrame
+        Output of :func:`cv_top_capture` (``selected``, ``hits``, ``predicted_hits``).
+    n_repeats : int
+        Repetitions of the cross-validation behind ``table``.
+    n_select : int, default 800
+        Selection size the counts are scaled to.
+
+    Returns
+    -------
+    dict
+        ``found`` and ``forecast`` (per ``n_select``), ``understatement``
+        (1 - forecast / found) and ``z`` (found - forecast, per repetition, in standard
+        deviations; ``|z| < 2`` is within chance).
+    """
+    if n_repeats < 1 or len(table) % n_repeats:
+        raise ValueError(f"n_repeats={n_repeats} does not divide the {len(table)} folds")
+    selected = table["selected"].sum() / n_repeats
+    found = table["hits"].sum() / n_repeats
+    forecast = table["predicted_hits"].sum() / n_repeats
+    sd = np.sqrt(forecast * (1 - forecast / selected))
+    return {
+        "found": float(found / selected * n_select),
+        "forecast": float(forecast / selected * n_select),
+        "understatement": float(1 - forecast / found),
+        "z": float((found - forecast) / sd),
     }
 
 
@@ -580,6 +699,153 @@ def importance_table(
                 "meaning": describe(feature),
                 "mean_abs_shap": float(value),
                 "direction": direction,
+            }
+        )
+    return pd.DataFrame(rows)
+
+
+def owner_rate_by_value(
+    values: Sequence[float],
+    target: Sequence[int],
+    *,
+    shap_values: Sequence[float] | None = None,
+) -> pd.DataFrame:
+    """Observed owner rate per value of a feature, beside the model's mean effect.
+
+    A SHAP value only says what the model does at a value; for values held by few
+    customers it is borrowed from neighbours the trees lumped them with. This table puts
+    the customers, owners and owner rate actually observed next to it.
+
+    Parameters
+    ----------
+    values : sequence of float
+        The feature's values, one per customer.
+    target : sequence of 0/1
+        Whether each customer owns the policy.
+    shap_values : sequence of float, optional
+        The feature's SHAP values (log-odds), same customers; adds ``mean_shap``.
+
+    Returns
+    -------
+    DataFrame
+        Indexed by value (ascending): ``customers``, ``owners``, ``owner_rate`` and,
+        with ``shap_values``, ``mean_shap``.
+    """
+    frame = pd.DataFrame({"x": np.asarray(values), "y": np.asarray(target, dtype=int)})
+    if shap_values is not None:
+        frame["s"] = np.asarray(shap_values, dtype=float)
+    grouped = frame.groupby("x")
+    out = pd.DataFrame(
+        {
+            "customers": grouped.size(),
+            "owners": grouped["y"].sum(),
+            "owner_rate": grouped["y"].mean(),
+        }
+    )
+    if shap_values is not None:
+        out["mean_shap"] = grouped["s"].mean()
+    return out.rename_axis("value")
+
+
+def trait_list(
+    drivers: pd.DataFrame,
+    *,
+    direction: str,
+    level: str = "zip-code level",
+    top: int | None = None,
+) -> str:
+    """The traits of one level that push one way, in words: ``"a, b and c"``.
+
+    Parameters
+    ----------
+    drivers : DataFrame
+        Output of :func:`importance_table` (``meaning`` and ``direction``), in rank order.
+    direction : str
+        Direction kept, e.g. ``"higher -> more likely"``.
+    level : str, default "zip-code level"
+        The bracketed level in ``meaning`` the traits must have (see :func:`describe`).
+    top : int, optional
+        Keep only the first ``top`` matching traits (``drivers`` is in rank order).
+
+    Returns
+    -------
+    str
+        The meanings without their bracket, first letter lower-cased, joined; ``""`` when
+        none.
+    """
+    tag = f" ({level})"
+    names = [
+        m.removesuffix(tag)[:1].lower() + m.removesuffix(tag)[1:]
+        for m, d in zip(drivers["meaning"], drivers["direction"], strict=True)
+        if m.endswith(tag) and d == direction
+    ][:top]
+    if len(names) <= 1:
+        return "".join(names)
+    return ", ".join(names[:-1]) + " and " + names[-1]
+
+
+def lookalike_profit(
+    proba: Sequence[float],
+    *,
+    sizes: Sequence[int],
+    buy_share: float,
+    cost_per_contact: float,
+    value_per_sale: float,
+) -> pd.DataFrame:
+    """Expected profit of mailing the look-alikes among the top ``n`` of a ranking.
+
+    The model scores how much a customer looks like a current policy owner (``proba``),
+    not the chance of a sale. A real mailing leaves out the customers who already hold
+    the policy (the insurer knows them), so of customer ``i`` it mails the non-holder,
+    expected ``1 - p_i``; the ASSUMPTION is that a mailed non-holder buys with
+    probability ``buy_share x p_i`` (a customer who looks more like the owners is more
+    likely to buy, but only a share of that resemblance turns into a sale).
+
+    Parameters
+    ----------
+    proba : sequence of float
+        Ownership probabilities of the customers; the top ``n`` are selected.
+    sizes : sequence of int
+        Selection sizes, one row each (each between 1 and ``len(proba)``).
+    buy_share : float
+        The stated assumption: chance of a sale per unit of ownership probability, in
+        [0, 1].
+    cost_per_contact, value_per_sale : float
+        Cost of one mailing and value of one sale.
+
+    Returns
+    -------
+    DataFrame
+        One row per size: ``selected``, ``holders_left_out`` (expected current owners),
+        ``mailed`` (expected look-alikes mailed), ``lowest_probability`` (of the
+        selected), ``buyers`` (expected), ``cost``, ``revenue``, ``profit`` and
+        ``break_even_share`` (the ``buy_share`` at which this mailing breaks even).
+    """
+    if not 0 <= buy_share <= 1:
+        raise ValueError(f"buy_share must be between 0 and 1, got {buy_share}")
+    p = np.sort(np.asarray(proba, dtype=float))[::-1]
+    rows = []
+    for n in sizes:
+        if not 0 < n <= len(p):
+            raise ValueError(f"each size must be between 1 and {len(p)}, got {n}")
+        top = p[:n]
+        mailed = float((1 - top).sum())
+        resemblance = float((top * (1 - top)).sum())
+        cost = cost_per_contact * mailed
+        revenue = value_per_sale * buy_share * resemblance
+        rows.append(
+            {
+                "selected": int(n),
+                "holders_left_out": float(top.sum()),
+                "mailed": mailed,
+                "lowest_probability": float(top[-1]),
+                "buyers": buy_share * resemblance,
+                "cost": cost,
+                "revenue": revenue,
+                "profit": revenue - cost,
+                "break_even_share": cost / (value_per_sale * resemblance)
+                if resemblance > 0
+                else float("inf"),
             }
         )
     return pd.DataFrame(rows)

@@ -118,3 +118,132 @@ def test_cv_folds_carry_the_models_own_forecast():
     # the probabilities of the selected customers are the highest ones, so their mean is
     # above the base rate
     assert (table["predicted_hits"] / table["selected"] > y.mean()).all()
+
+
+def _fold_table(hits, selected, predicted=None):
+    import pandas as pd
+
+    table = pd.DataFrame({"fold": range(len(hits)), "selected": selected, "hits": hits})
+    table["precision"] = table["hits"] / table["selected"]
+    table["recall"], table["roc_auc"] = 0.5, 0.7  # not used by the functions tested
+    if predicted is not None:
+        table["predicted_hits"] = predicted
+    return table
+
+
+def test_hits_range_adds_the_doubt_about_the_precision():
+    from insurereco.caravan import hits_range
+
+    # 2 repeats x 2 folds of 50 selected, precision 0.2 in every fold: one repeat pools
+    # 100 distinct customers. By hand: sd of the hits in 800 = 800 sqrt(0.2 x 0.8 / 100 +
+    # 0.2 x 0.8 / 800) = 33.9, so the 90% range is about 160 -/+ 1.645 x 33.9 = 104 to 216.
+    table = _fold_table([10, 10, 10, 10], [50, 50, 50, 50])
+    out = hits_range(table, n_repeats=2, random_state=1)
+    assert out["n_pooled"] == 100
+    assert out["expected_hits"] == pytest.approx(160.0)
+    assert out["sd"] == pytest.approx(33.9, abs=1.0)
+    assert out["low"] == pytest.approx(104, abs=3) and out["high"] == pytest.approx(216, abs=3)
+    assert hits_range(table, n_repeats=2, random_state=1) == out  # seeded
+    # the chance of the draw of 800 alone (hits_estimate, the between-fold term is 0 here)
+    chance = hits_estimate(table, base_rate=0.05)
+    assert out["low"] < chance["low"] and out["high"] > chance["high"]
+    # counting the 4 folds as 4 new samples (n_repeats=1) would narrow the range
+    assert hits_range(table, n_repeats=1)["high"] < out["high"]
+    with pytest.raises(ValueError):
+        hits_range(table, n_repeats=3)
+
+
+def test_forecast_gap_by_hand():
+    from insurereco.caravan import forecast_gap
+
+    # one repeat, 2 folds of 100 selected: 50 found, 40 forecast. Variance bound
+    # 40 x (1 - 40 / 200) = 32, so z = 10 / sqrt(32) = 1.77 (within chance).
+    table = _fold_table([30, 20], [100, 100], predicted=[20.0, 20.0])
+    out = forecast_gap(table, n_repeats=1, n_select=800)
+    assert out["found"] == pytest.approx(200.0)
+    assert out["forecast"] == pytest.approx(160.0)
+    assert out["understatement"] == pytest.approx(0.2)
+    assert out["z"] == pytest.approx(10 / np.sqrt(32))
+    # the same counts over two repeats are one sample seen twice: per repeat, the same z
+    twice = _fold_table([30, 20, 30, 20], [100] * 4, predicted=[20.0] * 4)
+    assert forecast_gap(twice, n_repeats=2)["z"] == pytest.approx(out["z"])
+
+
+def test_owner_rate_by_value_by_hand():
+    from insurereco.caravan import owner_rate_by_value
+
+    bands = [5, 5, 6, 6, 6, 7]
+    owners = [0, 1, 1, 1, 0, 0]
+    shap = [-0.1, -0.3, 0.5, 0.5, 0.2, 0.4]
+    table = owner_rate_by_value(bands, owners, shap_values=shap)
+    assert list(table.index) == [5, 6, 7]
+    assert table["customers"].tolist() == [2, 3, 1]
+    assert table["owners"].tolist() == [1, 2, 0]
+    assert table["owner_rate"].tolist() == pytest.approx([0.5, 2 / 3, 0.0])
+    # band 7 has no owner, yet the model may push it up: both are shown side by side
+    assert table["mean_shap"].tolist() == pytest.approx([-0.2, 0.4, 0.4])
+    assert "mean_shap" not in owner_rate_by_value(bands, owners).columns
+
+
+def test_trait_list_joins_one_direction_of_one_level():
+    import pandas as pd
+
+    from insurereco.caravan import trait_list
+
+    drivers = pd.DataFrame(
+        {
+            "meaning": [
+                "Contribution car policies (band 0-9, customer's own)",
+                "Average income (zip-code level)",
+                "Lower level education (zip-code level)",
+                "Middle management (zip-code level)",
+                "Purchasing power class (zip-code level)",
+            ],
+            "direction": ["higher -> more likely", "higher -> more likely"]
+            + ["higher -> less likely", "higher -> more likely", "higher -> more likely"],
+        }
+    )
+    up = trait_list(drivers, direction="higher -> more likely")
+    assert up == "average income, middle management and purchasing power class"
+    assert trait_list(drivers, direction="higher -> less likely") == "lower level education"
+    assert trait_list(drivers, direction="no clear effect") == ""
+    # the first `top` in rank order; only the first letter is lower-cased
+    assert trait_list(drivers, direction="higher -> more likely", top=2) == (
+        "average income and middle management"
+    )
+    drivers.loc[1, "meaning"] = "Social class C (zip-code level)"
+    assert trait_list(drivers, direction="higher -> more likely", top=1) == "social class C"
+
+
+def test_lookalike_profit_by_hand():
+    from insurereco.caravan import lookalike_profit
+
+    # top 1: p = 0.5; mailed 0.5 non-holders, buyers 0.5 x (0.5 x 0.5) = 0.125,
+    # cost 10 x 0.5 = 5, revenue 100 x 0.125 = 12.5, profit 7.5; break-even share
+    # 5 / (100 x 0.25) = 0.2. Top 2 adds p = 0.2: mailed 0.5 + 0.8 = 1.3, resemblance
+    # 0.25 + 0.16 = 0.41, buyers 0.205, cost 13, revenue 20.5, profit 7.5.
+    table = lookalike_profit(
+        [0.2, 0.5, 0.1], sizes=[1, 2], buy_share=0.5, cost_per_contact=10, value_per_sale=100
+    )
+    assert table["selected"].tolist() == [1, 2]
+    assert table["holders_left_out"].tolist() == pytest.approx([0.5, 0.7])
+    assert table["mailed"].tolist() == pytest.approx([0.5, 1.3])
+    assert table["lowest_probability"].tolist() == pytest.approx([0.5, 0.2])
+    assert table["buyers"].tolist() == pytest.approx([0.125, 0.205])
+    assert table["profit"].tolist() == pytest.approx([7.5, 7.5])
+    assert table["break_even_share"].tolist() == pytest.approx([0.2, 13 / 41])
+    # no buyers at a zero share: the mailing only costs
+    none = lookalike_profit(
+        [0.2, 0.5], sizes=[2], buy_share=0, cost_per_contact=10, value_per_sale=100
+    )
+    assert none["profit"].iloc[0] == pytest.approx(-13.0)
+    with pytest.raises(ValueError):
+        lookalike_profit([0.2], sizes=[2], buy_share=0.5, cost_per_contact=10, value_per_sale=100)
+    with pytest.raises(ValueError):
+        lookalike_profit([0.2], sizes=[1], buy_share=1.5, cost_per_contact=10, value_per_sale=100)
+
+
+def test_challenge_constants():
+    from insurereco.caravan import CHALLENGE_EVAL_OWNERS, CHALLENGE_WINNER_HITS
+
+    assert (CHALLENGE_WINNER_HITS, CHALLENGE_EVAL_OWNERS) == (121, 238)
