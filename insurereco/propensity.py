@@ -11,12 +11,16 @@ binary outcome column):
   (:data:`MODEL_TYPES`), optionally calibrated, and :class:`PropensityModel` scores new
   files, mapping unseen categories to an explicit bucket;
 * :func:`classification_metrics`, :func:`metrics_table`, :func:`capture_at_top`,
-  :func:`pooled_and_within_auc`, :func:`tune_time_aware`, :func:`learning_curve_table` and
-  :func:`compare_segmented` evaluate models;
-* :func:`roi_by_depth`, :func:`roi_at_thresholds`, :func:`break_even_threshold` and
-  :func:`campaign_scenario` turn probabilities into contacts, cost and profit, with the
-  economics in ``insurereco/rules/propensity.yml``; :func:`forward_widened_range` widens
-  a series of forecast ranges by the level error of the earlier forecasts;
+  :func:`pooled_and_within_auc`, :func:`auc_by_group`, :func:`paired_difference`,
+  :func:`tune_time_aware`,
+  :func:`learning_curve_table` and :func:`compare_segmented` evaluate models, and
+  :func:`group_rate_scores` gives the baseline they should beat (each row scored by its
+  group's training rate, e.g. the month's);
+* :func:`roi_by_depth`, :func:`roi_at_thresholds`, :func:`break_even_threshold`,
+  :func:`value_sensitivity` and :func:`campaign_scenario` turn probabilities into
+  contacts, cost and profit, with the economics in ``insurereco/rules/propensity.yml``;
+  :func:`forward_widened_range` widens a series of forecast ranges by the level error of
+  the earlier forecasts;
 * ``plot_*`` helpers draw on a given ``ax``.
 """
 
@@ -71,6 +75,7 @@ __all__ = [
     "PropensityModel",
     "TableSchema",
     "UnseenCategoryWarning",
+    "auc_by_group",
     "binary_target",
     "break_even_threshold",
     "campaign_scenario",
@@ -81,11 +86,13 @@ __all__ = [
     "fit_estimator",
     "fit_propensity",
     "forward_widened_range",
+    "group_rate_scores",
     "infer_schema",
     "learning_curve_table",
     "load_rules",
     "make_estimator",
     "metrics_table",
+    "paired_difference",
     "plot_capture_curve",
     "plot_learning_curve",
     "plot_reliability",
@@ -96,6 +103,7 @@ __all__ = [
     "roi_at_thresholds",
     "roi_by_depth",
     "tune_time_aware",
+    "value_sensitivity",
 ]
 
 #: Model types of the zoo, in the order of the comparison table.
@@ -324,14 +332,18 @@ def check_leakage(
     """
     leaky = load_rules()["leaky_columns"]
     found = [c for c in columns if str(c).strip().lower() in leaky]
-    for column in found:
-        reason = leaky[str(column).strip().lower()]
-        message = f"{source}: column {column!r} leaks the outcome: {reason}"
-        if not allow_leaky:
-            raise DataValidationError(
-                f"{message}. Drop it (--drop {column}) or allow it explicitly (--allow-leaky)"
-            )
-        warnings.warn(message, LeakageWarning, stacklevel=2)
+    messages = [
+        f"column {column!r} leaks the outcome: {leaky[str(column).strip().lower()]}"
+        for column in found
+    ]
+    if found and not allow_leaky:
+        them = "it" if len(found) == 1 else "them"
+        raise DataValidationError(
+            f"{source}: {'; '.join(messages)}. Drop {them} (--drop {' '.join(found)}) or "
+            f"allow {them} explicitly (--allow-leaky)"
+        )
+    for message in messages:
+        warnings.warn(f"{source}: {message}", LeakageWarning, stacklevel=2)
     return found
 
 
@@ -894,6 +906,118 @@ def pooled_and_within_auc(
     }
 
 
+def auc_by_group(y_true: Sequence[int], proba: Sequence[float], groups: Sequence) -> pd.DataFrame:
+    """ROC AUC inside each group (e.g. each calendar month), one row per group.
+
+    The per-group view behind the ``within_mean`` of :func:`pooled_and_within_auc`: it
+    shows which groups a model ranks well once the group's own rate is taken out.
+
+    Parameters
+    ----------
+    y_true : array of 0/1
+        Actual outcomes.
+    proba : array of probabilities of 1
+        Predicted probabilities, one per row of ``y_true``.
+    groups : array
+        Group label of each row.
+
+    Returns
+    -------
+    DataFrame
+        One row per group, sorted by label: ``group``, ``n`` (rows), ``positives``,
+        ``rate`` (positives / n) and ``roc_auc`` (NaN when the group holds one class only).
+    """
+    y = np.asarray(y_true, dtype=int)
+    p = np.asarray(proba, dtype=float)
+    g = np.asarray(groups)
+    if not (y.shape == p.shape == g.shape) or y.size == 0:
+        raise ValueError("y_true, proba and groups must be non-empty and of the same length")
+    rows = []
+    for label in sorted(pd.unique(g), key=str):
+        mask = g == label
+        both = len(np.unique(y[mask])) == 2
+        rows.append(
+            {
+                "group": label,
+                "n": int(mask.sum()),
+                "positives": int(y[mask].sum()),
+                "rate": float(y[mask].mean()),
+                "roc_auc": float(roc_auc_score(y[mask], p[mask])) if both else float("nan"),
+            }
+        )
+    return pd.DataFrame(rows)
+
+
+def paired_difference(
+    a: Sequence[float], b: Sequence[float], *, z: float = 2.0
+) -> dict[str, float]:
+    """Mean of the paired differences ``a - b`` (e.g. two models' AUC month by month).
+
+    Says whether a difference between two models scored on the same groups stands out
+    from the group-to-group noise: it is called detectable when the mean differs from 0
+    by more than ``z`` standard errors.
+
+    Parameters
+    ----------
+    a, b : array
+        Scores of the two contenders on the same groups, in the same order (at least two).
+    z : float, default 2.0
+        Standard errors the mean must exceed (about a 95% two-sided test).
+
+    Returns
+    -------
+    dict
+        ``mean``, ``se`` (standard deviation of the differences / sqrt(n)), ``n``,
+        ``wins`` (groups where ``a > b``) and ``detectable`` (bool).
+    """
+    d = np.asarray(a, dtype=float) - np.asarray(b, dtype=float)
+    if d.ndim != 1 or len(d) < 2:
+        raise ValueError("a and b must be 1-D, of the same length and hold at least two values")
+    mean = float(d.mean())
+    se = float(d.std(ddof=1) / np.sqrt(len(d)))
+    return {
+        "mean": mean,
+        "se": se,
+        "n": len(d),
+        "wins": int((d > 0).sum()),
+        "detectable": bool(abs(mean) > z * se),
+    }
+
+
+def group_rate_scores(
+    groups_train: Sequence, y_train: Sequence[int], groups_score: Sequence
+) -> np.ndarray:
+    """Baseline score: each row gets the acceptance rate of its group in the training rows.
+
+    With the calendar month as the group this is "the month's rate only": it knows nothing
+    about the prospect, only when the call was made. A model that barely beats it on a
+    random split is mostly telling months apart. Only the training rows are used, so the
+    score is fair on test rows.
+
+    Parameters
+    ----------
+    groups_train : array
+        Group label of each training row.
+    y_train : array of 0/1
+        Outcome of each training row.
+    groups_score : array
+        Group label of each row to score.
+
+    Returns
+    -------
+    ndarray of float
+        One score per row of ``groups_score``: the training rate of its group, or the
+        overall training rate for a group absent from the training rows.
+    """
+    g = np.asarray(groups_train)
+    y = np.asarray(y_train, dtype=float)
+    if g.shape != y.shape or y.size == 0:
+        raise ValueError("groups_train and y_train must be non-empty and of the same length")
+    rates = pd.Series(y).groupby(g).mean()
+    scores = pd.Series(np.asarray(groups_score)).map(rates)
+    return scores.fillna(float(y.mean())).to_numpy(dtype=float)
+
+
 def _order(proba: np.ndarray) -> np.ndarray:
     """Row positions from most to least likely; ties keep input order."""
     return np.argsort(-np.asarray(proba, dtype=float), kind="stable")
@@ -1361,6 +1485,59 @@ def roi_at_thresholds(
         take = p >= t
         row = _campaign_row(None if y is None else y[take], p[take], len(p), positives, cost, value)
         rows.append({"threshold": t, "label": label, **row})
+    return pd.DataFrame(rows)
+
+
+def value_sensitivity(
+    y_true: Sequence[int],
+    proba: Sequence[float],
+    *,
+    values: Sequence[float] = (50.0, 100.0, 200.0),
+    cost_per_contact: float | None = None,
+) -> pd.DataFrame:
+    """Profit of the break-even rule against calling everyone, for several values per sale.
+
+    For each value per subscription the rule contacts every prospect with
+    ``proba >= cost / value`` (the break-even threshold at that value).
+
+    Parameters
+    ----------
+    y_true : array of 0/1
+        Actual outcomes.
+    proba : array
+        Predicted acceptance probability of each prospect.
+    values : sequence of float, default (50, 100, 200)
+        Values of one subscription to try, one row each.
+    cost_per_contact : float, optional
+        Default from ``insurereco/rules/propensity.yml``.
+
+    Returns
+    -------
+    DataFrame
+        ``value``, ``break_even``, ``contacts`` and ``share`` called by the rule,
+        ``profit_rule``, ``profit_everyone`` and ``rule_gain`` (rule minus everyone).
+    """
+    y = np.asarray(y_true, dtype=int)
+    p = np.asarray(proba, dtype=float)
+    if y.shape != p.shape or y.size == 0:
+        raise ValueError("y_true and proba must be non-empty and of the same length")
+    rows = []
+    for value in values:
+        cost, value = _economics(cost_per_contact, value)
+        take = p >= cost / value
+        rule = float(y[take].sum() * value - take.sum() * cost)
+        everyone = float(y.sum() * value - len(y) * cost)
+        rows.append(
+            {
+                "value": value,
+                "break_even": cost / value,
+                "contacts": int(take.sum()),
+                "share": float(take.mean()),
+                "profit_rule": rule,
+                "profit_everyone": everyone,
+                "rule_gain": rule - everyone,
+            }
+        )
     return pd.DataFrame(rows)
 
 

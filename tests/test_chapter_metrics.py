@@ -51,35 +51,77 @@ def test_bank_marketing_figures(recorded_metrics):
         pytest.skip("bank chapter ran on demo data")
     assert m["n_calls"] == 41188
     assert m["duration_auc"] > 0.8
-    assert m["random_best_auc"] == pytest.approx(0.797, abs=0.01)
+    # the number of contacts is only final at the end of the campaign: dropped like duration
+    assert m["dropped_columns"] == ["duration", "campaign"]
+    assert m["campaign_auc"] == pytest.approx(0.555, abs=0.005)
+    assert m["random_best_auc"] == pytest.approx(0.794, abs=0.01)
     # over five random splits the best model averages about 0.80 (a random-split figure; the
     # 0.80 of Moro et al. 2014 came from a forward test on later calls and is not compared)
     repeated = m["random_repeated_auc"][m["random_repeated_best_model"]]
-    assert repeated["mean"] == pytest.approx(0.802, abs=0.005)
+    assert repeated["mean"] == pytest.approx(0.801, abs=0.005)
     assert repeated["min"] < m["random_best_auc"] + 1e-9 < repeated["max"] + 1e-9
+    # the random split mostly measures the month: the month's training rate alone scores
+    # 0.776 (95% of the blend's lift above 0.5) and makes 50,640 EUR at break-even, 97% of
+    # the blend's 52,060
+    assert m["month_rate_auc"] == pytest.approx(0.776, abs=0.003)
+    assert m["month_share_of_lift"] == pytest.approx(0.95, abs=0.03)
+    assert m["month_rate_profit_break_even"] == pytest.approx(50640, abs=1)
+    assert m["month_rate_profit_break_even"] / m["random_profit_break_even"] == pytest.approx(
+        0.97, abs=0.03
+    )
     auc = m["rolling_mean_auc"]
-    assert auc["blend"] > auc["logistic"] and auc["blend"] > auc["once"]
-    # like for like: within the rolling months the random split does barely better than the
-    # forward test (0.717 against 0.711); pooled, the forward blend falls to 0.623
-    assert m["random_blend_within_month_auc"] == pytest.approx(0.717, abs=0.01)
+    assert auc["blend"] == pytest.approx(0.710, abs=0.01)
+    # the blend's edge over logistic regression (+0.004 a month) is within month-to-month noise
+    assert m["rolling_blend_vs_logistic"]["mean"] == pytest.approx(0.004, abs=0.005)
+    assert not m["rolling_blend_vs_logistic"]["detectable"]
+    # within a month the big early months are ranked poorly (0.59), the rolling months better
+    # (0.72), even on the random split
+    assert m["random_within_early_mean"] == pytest.approx(0.59, abs=0.03)
+    assert m["random_within_late_mean"] == pytest.approx(0.72, abs=0.03)
+    assert m["random_within_late_mean"] > m["random_within_early_mean"] + 0.08
+    # like for like: within the rolling months the random split does no detectably better than
+    # the forward test (0.720 against 0.710); pooled, the forward blend falls to 0.659
+    assert m["random_blend_within_month_auc"] == pytest.approx(0.720, abs=0.01)
     assert m["random_flatters"]["within_month"] == pytest.approx(
         m["random_blend_within_month_auc"] - auc["blend"], abs=1e-6
     )
     assert m["random_flatters"]["within_month"] < 0.02
-    assert m["rolling_blend_pooled_auc"] == pytest.approx(0.623, abs=0.01)
-    assert m["random_flatters"]["pooled"] == pytest.approx(0.093, abs=0.01)
+    assert not m["forward_cost_within"]["detectable"]
+    assert m["rolling_blend_pooled_auc"] == pytest.approx(0.659, abs=0.01)
+    assert m["random_flatters"]["pooled"] == pytest.approx(0.063, abs=0.01)
     # every model in the reliability figure is close to the diagonal (forest included)
     assert max(m["random_ece"].values()) < 0.01
-    cal = m["monthly_calibration"]
-    assert cal["retrained"]["mean abs. monthly gap"] < cal["once"]["mean abs. monthly gap"]
-    assert m["best_calibration_variant"] == "retrained"
+    # monthly volume: the month's calls x the rate of the last 500 calls misses by 12.7 a
+    # month, less than any model variant; retraining helps the same model (XGBoost 46 -> 18,
+    # blend 56 -> 31)
+    gap = {k: v["mean abs. monthly gap"] for k, v in m["monthly_calibration"].items()}
+    assert gap["recent rate only"] == pytest.approx(12.7, abs=0.1)
+    assert m["best_calibration_variant"] == "recent rate only"
+    assert gap["XGBoost, retrained"] == pytest.approx(17.9, abs=4)
+    assert gap["blend, retrained"] == pytest.approx(30.5, abs=5)
+    assert gap["XGBoost, once"] == pytest.approx(46.3, abs=5)
+    assert gap["XGBoost, retrained"] < gap["XGBoost, once"]
+    assert gap["blend, retrained"] < gap["blend, once"]
+    # the first test month (2009-10, 180 subscriptions): both models' misses
+    miss = m["first_month_miss"]
+    assert miss["XGBoost, once"] == pytest.approx(30, abs=10)
+    assert miss["XGBoost, retrained"] == pytest.approx(-2, abs=10)
+    assert miss["blend, once"] == pytest.approx(85, abs=15)
+    assert miss["blend, retrained"] == pytest.approx(107, abs=15)
     assert m["break_even_threshold"] == pytest.approx(0.1)
-    # the chance-only 90% range held the actual count in 3 of 11 months; widened by the
-    # earlier months' error, in all 10 months that have an earlier error
-    assert m["scenario_coverage"] == pytest.approx(3 / 11, abs=1e-6)
-    assert m["scenario_coverage_widened"] == pytest.approx(1.0)
+    # forward, about half subscribe: the break-even rule calls everyone and targeting adds
+    # nothing at 50, 100 or 200 EUR a subscription
+    assert m["rolling_break_even_share"] > 0.95
+    assert m["rolling_profit_break_even"] == pytest.approx(m["rolling_profit_call_everyone"])
+    sensitivity = m["value_sensitivity"]
+    assert [row["value"] for row in sensitivity] == [50.0, 100.0, 200.0]
+    assert max(row["rule_gain"] for row in sensitivity) < 500
+    assert m["scenario_share_called"] > 0.95
+    # the chance-only 90% range held the actual count in 7 of 11 months; widened by the
+    # earlier months' error, in 9 of the 10 months that have an earlier error
+    assert m["scenario_coverage"] == pytest.approx(7 / 11, abs=1e-6)
+    assert m["scenario_coverage_widened"] == pytest.approx(0.9)
     assert m["profit_call_everyone"] < m["roi_thresholds"][0]["profit"]
-    assert m["rolling_profit_break_even"] >= m["rolling_profit_call_everyone"]
 
 
 def test_coil2000_figures(recorded_metrics):

@@ -16,6 +16,7 @@ from insurereco.propensity import (
     LeakageWarning,
     PropensityModel,
     UnseenCategoryWarning,
+    auc_by_group,
     binary_target,
     break_even_threshold,
     campaign_scenario,
@@ -26,17 +27,20 @@ from insurereco.propensity import (
     fit_estimator,
     fit_propensity,
     forward_widened_range,
+    group_rate_scores,
     infer_schema,
     learning_curve_table,
     load_rules,
     make_estimator,
     metrics_table,
+    paired_difference,
     pooled_and_within_auc,
     read_table,
     repeated_split_scores,
     roi_at_thresholds,
     roi_by_depth,
     tune_time_aware,
+    value_sensitivity,
 )
 
 
@@ -112,18 +116,34 @@ def test_binary_target_rejects(values, message):
 def test_leakage_guard_refuses_duration(bank):
     with pytest.raises(DataValidationError, match="duration.*leaks"):
         infer_schema(bank, target="y")
-    with pytest.warns(LeakageWarning, match="duration"):
+    with pytest.warns(LeakageWarning) as caught:
         schema = infer_schema(bank, target="y", allow_leaky=True)
+    assert any("'duration' leaks" in str(w.message) for w in caught)
     assert "duration" in schema.numeric
-    assert "duration" not in infer_schema(bank, target="y", drop=["duration"]).numeric
+    assert "duration" not in infer_schema(bank, target="y", drop=["duration", "campaign"]).numeric
     assert check_leakage(["age", "job"]) == []
     assert "duration" in load_rules()["leaky_columns"]
 
 
+def test_leakage_guard_names_every_leaking_column(bank):
+    # the number of calls in the campaign is known only once it is over, like the duration
+    with pytest.raises(DataValidationError, match=r"'campaign' leaks") as both:
+        infer_schema(bank, target="y")
+    assert "--drop duration campaign" in str(both.value)
+    with pytest.raises(DataValidationError, match=r"--drop campaign\)"):
+        infer_schema(bank, target="y", drop=["duration"])
+    with pytest.warns(LeakageWarning) as caught:
+        assert check_leakage(["duration", "age", "campaign"], allow_leaky=True) == [
+            "duration",
+            "campaign",
+        ]
+    assert len(caught) == 2
+
+
 def test_infer_schema_types_and_errors(bank):
-    schema = infer_schema(bank, target="y", drop=["duration"], categorical=["campaign"])
+    schema = infer_schema(bank, target="y", drop=["duration", "campaign"], categorical=["previous"])
     assert "age" in schema.numeric and "job" in schema.categorical
-    assert "campaign" in schema.categorical
+    assert "previous" in schema.categorical
     assert schema.positive == "yes"
     with pytest.raises(DataValidationError, match="target column 'nope' not found"):
         infer_schema(bank, target="nope")
@@ -134,7 +154,7 @@ def test_infer_schema_types_and_errors(bank):
 
 
 def test_unseen_categories_go_to_bucket_and_warn(bank):
-    schema = infer_schema(bank, target="y", drop=["duration"])
+    schema = infer_schema(bank, target="y", drop=["duration", "campaign"])
     new = bank.head(5).copy()
     new.loc[new.index[:2], "job"] = "astronaut"
     X, unseen = schema.encode(new)
@@ -148,7 +168,7 @@ def test_unseen_categories_go_to_bucket_and_warn(bank):
 
 
 def test_fit_propensity_scores_in_range_and_round_trips(bank, tmp_path):
-    model = fit_propensity(bank, target="y", drop=["duration"], model_type="logistic")
+    model = fit_propensity(bank, target="y", drop=["duration", "campaign"], model_type="logistic")
     p = model.predict_proba(bank)
     assert p.shape == (len(bank),) and ((p > 0) & (p < 1)).all()
     assert abs(p.mean() - model.positive_rate) < 0.03  # calibrated on average
@@ -162,7 +182,7 @@ def test_fit_propensity_refuses_tiny_minority(bank):
     small["y"] = "no"
     small.loc[small.index[:3], "y"] = "yes"
     with pytest.raises(DataValidationError, match="only 3"):
-        fit_propensity(small, target="y", drop=["duration"])
+        fit_propensity(small, target="y", drop=["duration", "campaign"])
 
 
 def test_load_rejects_other_files(tmp_path):
@@ -173,7 +193,7 @@ def test_load_rejects_other_files(tmp_path):
 
 
 def test_blend_is_average_of_members(bank):
-    schema = infer_schema(bank, target="y", drop=["duration"])
+    schema = infer_schema(bank, target="y", drop=["duration", "campaign"])
     X, _ = schema.encode(bank)
     y = schema.labels(bank)
     params = {"n_estimators": 20}
@@ -187,7 +207,7 @@ def test_blend_is_average_of_members(bank):
 
 
 def test_tuning_learning_curve_and_segments(bank):
-    schema = infer_schema(bank, target="y", drop=["duration"])
+    schema = infer_schema(bank, target="y", drop=["duration", "campaign"])
     X, _ = schema.encode(bank)
     y = schema.labels(bank)
     best, table = tune_time_aware("tree", schema, X, y, grid={"max_depth": [2, 4]})
@@ -212,7 +232,7 @@ def test_tuning_learning_curve_and_segments(bank):
 
 
 def test_repeated_split_scores_first_split_is_the_usual_one(bank):
-    schema = infer_schema(bank, target="y", drop=["duration"])
+    schema = infer_schema(bank, target="y", drop=["duration", "campaign"])
     X, _ = schema.encode(bank)
     y = schema.labels(bank)
     params = {"logistic": {"C": 1.0}, "tree": {"max_depth": 3}}
@@ -276,6 +296,61 @@ def test_pooled_and_within_auc_differ_when_groups_differ_in_rate():
         pooled_and_within_auc(y, p, groups[:-1])
 
 
+def test_auc_by_group_hand_checked():
+    # group a: positives 0.8 and 0.3 against negatives 0.5 and 0.1: 3 of 4 pairs won (0.75);
+    # group b: one positive above one negative (1.0); group c: one class only (NaN)
+    y = [1, 0, 1, 0, 1, 0, 1, 1]
+    p = [0.8, 0.5, 0.3, 0.1, 0.2, 0.1, 0.4, 0.9]
+    groups = ["a", "a", "a", "a", "b", "b", "c", "c"]
+    table = auc_by_group(y, p, groups)
+    assert table["group"].tolist() == ["a", "b", "c"]
+    assert table["n"].tolist() == [4, 2, 2]
+    assert table["positives"].tolist() == [2, 1, 2]
+    assert table["rate"].tolist() == pytest.approx([0.5, 0.5, 1.0])
+    assert table["roc_auc"].iloc[:2].tolist() == pytest.approx([0.75, 1.0])
+    assert np.isnan(table["roc_auc"].iloc[2])
+    # the mean over groups with both classes is pooled_and_within_auc's within_mean
+    assert pooled_and_within_auc(y, p, groups)["within_mean"] == pytest.approx(0.875)
+    with pytest.raises(ValueError):
+        auc_by_group(y, p, groups[:-1])
+
+
+def test_group_rate_scores_use_training_rows_only():
+    # training rates: month 1 -> 1/4, month 2 -> 2/2; month 3 is absent -> overall 3/6
+    g_train = [1, 1, 1, 1, 2, 2]
+    y_train = [0, 1, 0, 0, 1, 1]
+    scores = group_rate_scores(g_train, y_train, [2, 1, 3, 1])
+    assert scores.tolist() == pytest.approx([1.0, 0.25, 0.5, 0.25])
+    # scored rows' outcomes play no part: the same groups give the same scores
+    assert group_rate_scores(g_train, y_train, [1, 1]).tolist() == pytest.approx([0.25, 0.25])
+    # inside a group every row has the same score, so the within-group AUC is 0.5
+    y_test = [0, 1, 1, 0]
+    within = pooled_and_within_auc(
+        y_test, group_rate_scores(g_train, y_train, [1, 1, 2, 2]), [1, 1, 2, 2]
+    )
+    assert within["within_mean"] == pytest.approx(0.5)
+    with pytest.raises(ValueError):
+        group_rate_scores(g_train, y_train[:-1], [1])
+
+
+def test_paired_difference_hand_checked():
+    # differences 0.02, 0.04, 0.00, 0.02: mean 0.02, sd sqrt(0.0008 / 3), se = sd / 2
+    a = [0.72, 0.74, 0.70, 0.71]
+    b = [0.70, 0.70, 0.70, 0.69]
+    out = paired_difference(a, b)
+    se = np.sqrt(0.0008 / 3) / 2
+    assert out["mean"] == pytest.approx(0.02)
+    assert out["se"] == pytest.approx(se)
+    assert (out["n"], out["wins"]) == (4, 3)
+    assert out["detectable"]  # 0.02 > 2 x 0.0082
+    assert not paired_difference(a, b, z=3.0)["detectable"]  # 0.02 < 3 x 0.0082
+    # a difference that flips sign from group to group is not detectable
+    noisy = paired_difference([0.75, 0.65, 0.76, 0.66], [0.70, 0.70, 0.70, 0.70])
+    assert noisy["wins"] == 2 and not noisy["detectable"]
+    with pytest.raises(ValueError):
+        paired_difference([0.7], [0.6])
+
+
 def test_capture_at_top_hand_checked():
     y = [0, 1, 0, 1, 0, 0, 0, 0, 0, 1]
     p = [0.1, 0.9, 0.2, 0.8, 0.3, 0.05, 0.5, 0.0, 0.0, 0.05]
@@ -310,6 +385,26 @@ def test_roi_by_depth_and_thresholds_hand_checked():
     )
     with pytest.raises(ValueError):
         break_even_threshold(cost_per_contact=1, value_per_subscription=0)
+
+
+def test_value_sensitivity_hand_checked():
+    y = [1, 0, 1, 0]
+    p = [0.9, 0.6, 0.15, 0.05]
+    table = value_sensitivity(y, p, values=[50, 100, 200], cost_per_contact=10)
+    # break-even 0.2, 0.1, 0.05: the rule calls 2, 3 and 4 prospects
+    assert table["break_even"].tolist() == pytest.approx([0.2, 0.1, 0.05])
+    assert table["contacts"].tolist() == [2, 3, 4]
+    assert table["share"].tolist() == pytest.approx([0.5, 0.75, 1.0])
+    # at 50 EUR: 1 subscription x 50 - 2 calls x 10 = 30; everyone: 2 x 50 - 40 = 60
+    assert table["profit_rule"].tolist() == pytest.approx([30, 170, 360])
+    assert table["profit_everyone"].tolist() == pytest.approx([60, 160, 360])
+    assert table["rule_gain"].tolist() == pytest.approx([-30, 10, 0])
+    default_cost = value_sensitivity(y, p, values=[100])
+    assert default_cost["break_even"].iloc[0] == pytest.approx(
+        load_rules()["cost_per_contact"] / 100
+    )
+    with pytest.raises(ValueError):
+        value_sensitivity(y, p, values=[0], cost_per_contact=10)
 
 
 def test_roi_plot_labels_profit_in_the_rules_currency():

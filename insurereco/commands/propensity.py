@@ -5,7 +5,7 @@ Examples
 ::
 
     insurereco propensity fit --data bank-additional-full.csv --target y \\
-        --drop duration --model bank.joblib
+        --drop duration campaign --model bank.joblib
     insurereco propensity score --model bank.joblib --data prospects.csv \\
         --out scores.csv --top 800
 
@@ -72,7 +72,7 @@ def register(subparsers) -> None:
     fit.add_argument(
         "--allow-leaky",
         action="store_true",
-        help="keep columns known to leak the outcome (e.g. duration)",
+        help="keep columns known to leak the outcome (e.g. duration, campaign)",
     )
     fit.add_argument("--random-state", type=int, default=0)
     fit.add_argument("--model", required=True, type=Path, help="where to write the model")
