@@ -26,7 +26,17 @@ def bank_files(tmp_path_factory):
 def test_fit_and_score_round_trip(bank_files, capsys):
     folder, train, score, new = bank_files
     model = folder / "model.joblib"
-    args = ["propensity", "fit", "--data", str(train), "--target", "y", "--drop", "duration", "campaign"]
+    args = [
+        "propensity",
+        "fit",
+        "--data",
+        str(train),
+        "--target",
+        "y",
+        "--drop",
+        "duration",
+        "campaign",
+    ]
     args += ["--key", "client_id", "--model-type", "logistic", "--model", str(model)]
     assert main(args) == 0
     assert "fitted logistic on 900 rows" in capsys.readouterr().out
@@ -113,7 +123,17 @@ def test_empty_and_missing_files(tmp_path, capsys):
 def test_score_missing_column_leaves_no_output(bank_files, tmp_path, capsys):
     folder, train, score, new = bank_files
     model = tmp_path / "m.joblib"
-    args = ["propensity", "fit", "--data", str(train), "--target", "y", "--drop", "duration", "campaign"]
+    args = [
+        "propensity",
+        "fit",
+        "--data",
+        str(train),
+        "--target",
+        "y",
+        "--drop",
+        "duration",
+        "campaign",
+    ]
     assert main([*args, "--model-type", "tree", "--model", str(model)]) == 0
     broken = tmp_path / "broken.csv"
     new.drop(columns=["age"]).to_csv(broken, index=False)
