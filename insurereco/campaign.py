@@ -48,6 +48,7 @@ __all__ = [
     "plot_gain",
     "plot_lift",
     "plot_profit",
+    "take_up_scale",
     "take_up_scenarios",
 ]
 
@@ -384,6 +385,33 @@ def action_rule(score, accepted, *, parameters: CampaignParameters) -> pd.Series
     )
 
 
+def take_up_scale(score, *, take_up: float) -> float:
+    """Factor that makes scores average an assumed take-up, the ranking kept.
+
+    A score here is the chance that the offer names the customer's missing product; real
+    offers are taken up far less often. Assuming take-up proportional to the score, each
+    score is multiplied by ``take_up / mean(score)`` (and capped at 1 by the caller).
+
+    Parameters
+    ----------
+    score : array-like of float
+        Each customer's score for the offer (one per customer).
+    take_up : float
+        Assumed average take-up over these customers, in (0, 1] (for example the share of
+        a pilot's contacts who accepted).
+
+    Returns
+    -------
+    float
+    """
+    score = np.asarray(score, dtype=float)
+    if score.ndim != 1 or not len(score) or not np.isfinite(score).all() or score.mean() <= 0:
+        raise DataValidationError("take-up: scores must be 1-D, finite and not all 0")
+    if not 0 < take_up <= 1:
+        raise DataValidationError(f"take-up rate {take_up} not in (0, 1]")
+    return float(take_up / score.mean())
+
+
 def take_up_scenarios(
     score, *, take_up_rates: Sequence[float], parameters: CampaignParameters
 ) -> pd.DataFrame:
@@ -412,13 +440,9 @@ def take_up_scenarios(
         ``expected_revenue`` and ``expected_profit``.
     """
     score = np.asarray(score, dtype=float)
-    if score.ndim != 1 or not len(score) or not np.isfinite(score).all() or score.mean() <= 0:
-        raise DataValidationError("take_up_scenarios: score must be 1-D, finite and not all 0")
     rows = []
     for rate in take_up_rates:
-        if not 0 < rate <= 1:
-            raise DataValidationError(f"take_up_scenarios: take-up rate {rate} not in (0, 1]")
-        scale = rate / score.mean()
+        scale = take_up_scale(score, take_up=rate)
         scaled = np.minimum(score * scale, 1.0)
         chosen = parameters.worth_contacting(scaled)
         expected = float(scaled[chosen].sum())

@@ -27,6 +27,7 @@ from insurereco.campaign import (
     plot_gain,
     plot_lift,
     plot_profit,
+    take_up_scale,
     take_up_scenarios,
 )
 from insurereco.errors import DataValidationError
@@ -371,3 +372,12 @@ def test_book_prose_quotes_the_rules_file_prices():
     per_100 = round(100 * rules.break_even)
     assert f"at least {per_100} sales\n   per 100 contacts" in (book / "intro.md").read_text()
     assert f"{cost} / {value} = {per_100}%" in (book / "how_to_read.md").read_text()
+
+
+def test_take_up_scale_hand_checked():
+    assert take_up_scale([0.8, 0.4, 0.2, 0.1], take_up=0.075) == pytest.approx(0.2)
+    for bad in (0.0, 1.5):
+        with pytest.raises(DataValidationError, match="not in"):
+            take_up_scale([0.5], take_up=bad)
+    with pytest.raises(DataValidationError, match="not all 0"):
+        take_up_scale([0.0, 0.0], take_up=0.1)

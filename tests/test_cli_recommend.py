@@ -73,9 +73,10 @@ def test_contacts_rank_value_action_and_reasons(files, capsys):
     assert f"{n_contacts:,} contacts proposed" in capsys.readouterr().out
     masked = files["masked"].set_index("ID")
     assert list(table.columns) == [
-        "ID", "rank", "product", "probability", "expected_value", "expected_profit", "action",
-        "reasons",
+        "ID", "rank", "product", "probability", "acceptance", "expected_value",
+        "expected_profit", "action", "reasons",
     ]  # fmt: skip
+    assert table["acceptance"].to_numpy() == pytest.approx(table["probability"], rel=1e-4)
     assert table.groupby("ID").size().eq(2).all()
     assert all(masked.loc[i, p] == 0 for i, p in zip(table["ID"], table["product"], strict=True))
     contact = table["action"] == "contact"
@@ -91,6 +92,32 @@ def test_contacts_rank_value_action_and_reasons(files, capsys):
     assert cli.main([*base, "--out", str(budget), "--budget", "5"]) == 0
     limited = pd.read_csv(budget, keep_default_na=False)
     assert (limited["action"] == "contact").sum() == min(5, int(contact.sum()))
+
+
+def test_contacts_take_up_scales_probabilities_before_the_action_rule(files, capsys):
+    base = ["contacts", "--model", str(files["model"]), "--customers", str(files["customers"]),
+            "--top-k", "2", "--cost-per-contact", "10", "--value-per-sale", "100"]  # fmt: skip
+    plain, low = files["folder"] / "plain.csv", files["folder"] / "low.csv"
+    assert cli.main([*base, "--out", str(plain)]) == 0
+    capsys.readouterr()
+    assert cli.main([*base, "--out", str(low), "--take-up", "0.05"]) == 0
+    assert "so that first offers average 0.05" in capsys.readouterr().out
+    plain = pd.read_csv(plain, keep_default_na=False)
+    low = pd.read_csv(low, keep_default_na=False)
+    # same offers and reasons; only the assumed acceptance and what follows from it change
+    pd.testing.assert_frame_equal(
+        plain[["ID", "rank", "product", "probability", "reasons"]],
+        low[["ID", "rank", "product", "probability", "reasons"]],
+    )
+    first = low["rank"] == 1
+    assert low.loc[first, "acceptance"].mean() == pytest.approx(0.05, rel=1e-3)
+    ratio = low["acceptance"] / low["probability"]
+    assert ratio.to_numpy() == pytest.approx(np.full(len(low), ratio.iloc[0]), rel=1e-3)
+    assert low["expected_value"].to_numpy() == pytest.approx(low["acceptance"] * 100, rel=1e-4)
+    contact = low["action"] == "contact"
+    assert (low.loc[contact, "acceptance"] * 100 > 10).all()
+    assert (low.loc[first & ~contact, "acceptance"] * 100 <= 10).all()
+    assert contact.sum() < (plain["action"] == "contact").sum()
 
 
 def test_contacts_exact_reasons_same_offers_reasons_from_tree_shap(files):
@@ -191,6 +218,8 @@ def test_bad_contact_options_fail_cleanly(files, capsys):
     base = ["contacts", "--model", str(files["model"]), "--customers", str(files["customers"])]
     _expect_failure(files, capsys, [*base, "--top-k", "0"], "--top-k")
     _expect_failure(files, capsys, [*base, "--budget", "-1"], "--budget")
+    _expect_failure(files, capsys, [*base, "--take-up", "0"], "--take-up must be in (0, 1]")
+    _expect_failure(files, capsys, [*base, "--take-up", "1.5"], "--take-up must be in (0, 1]")
     _expect_failure(files, capsys, [*base, "--value-per-sale", "-5"], "value_per_sale")
     _expect_failure(files, capsys, [*base, "--exclude", "QBOL", "NOPE"], "unknown product(s) NOPE")
 

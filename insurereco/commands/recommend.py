@@ -7,8 +7,10 @@
 * ``predict --model PATH --customers PATH --out PATH``: Zindi submission, one row per
   customer and product (``ID X PCODE``, ``Label``), held products 1.
 * ``contacts --model PATH --customers PATH --out PATH [--top-k K] [--cost-per-contact C]
-  [--value-per-sale V] [--budget N] [--exclude PRODUCT ...]``: ranked recommendations with
-  expected value, the contact decision and the top reasons in words. Products listed under
+  [--value-per-sale V] [--budget N] [--take-up RATE] [--exclude PRODUCT ...]``: ranked
+  recommendations with expected value, the contact decision and the top reasons in words.
+  ``--take-up`` scales the probabilities (the chance a product is the missing one) to an
+  assumed take-up before the action rule. Products listed under
   ``never_offer`` in ``rules/campaign.yml`` (the two almost everyone holds) are not offered
   unless ``--exclude`` names others (``--exclude`` alone: offer every product).
 
@@ -35,6 +37,7 @@ from insurereco.campaign import (
     CampaignParameters,
     load_campaign_parameters,
     never_offered_products,
+    take_up_scale,
 )
 from insurereco.contract import ID_COLUMN
 from insurereco.data import read_portfolio
@@ -48,6 +51,7 @@ __all__ = [
     "ACTION_SKIP",
     "CONTACT_COLUMNS",
     "contact_list",
+    "price_offers",
     "read_customers",
     "register",
     "run_contacts",
@@ -65,6 +69,7 @@ CONTACT_COLUMNS = (
     "rank",
     "product",
     "probability",
+    "acceptance",
     "expected_value",
     "expected_profit",
     "action",
@@ -133,6 +138,7 @@ def contact_list(
     parameters: CampaignParameters | None = None,
     budget: int | None = None,
     exclude: Sequence[str] = (),
+    take_up: float | None = None,
     with_reasons: bool = True,
     approximate: bool = True,
 ) -> pd.DataFrame:
@@ -159,6 +165,12 @@ def contact_list(
         Most customers to contact (a number of contacts, not money).
     exclude : sequence of str
         Products never offered; each must be one the model knows.
+    take_up : float, optional
+        Assumed average take-up of a first offer over these customers (e.g. measured by a
+        pilot). The probabilities say how likely each product is the missing one, which
+        overstates acceptance; with ``take_up``, ``acceptance`` is the probability scaled so
+        that the first offers average it (:func:`insurereco.campaign.take_up_scale`, capped
+        at 1), and the action rule and values use it. Default: no scaling.
     with_reasons : bool
         Explain each offer in words (:func:`insurereco.explain.reasons`); ``False``
         leaves ``reasons`` empty.
@@ -169,8 +181,9 @@ def contact_list(
     Returns
     -------
     DataFrame
-        Columns :data:`CONTACT_COLUMNS`; ``expected_value`` is ``p x value``,
-        ``expected_profit`` is ``p x value - cost``.
+        Columns :data:`CONTACT_COLUMNS`; ``acceptance`` is the assumed chance of a sale
+        (``probability`` without ``take_up``), ``expected_value`` is ``acceptance x
+        value``, ``expected_profit`` is ``acceptance x value - cost``.
     """
     _check_options(top_k, budget)
     _check_excluded(exclude, model.products)
@@ -191,10 +204,7 @@ def contact_list(
             "probability": p_top.ravel(),
         }
     )
-    table["expected_value"] = table["probability"] * economics.value_per_sale
-    table["expected_profit"] = table["expected_value"] - economics.cost_per_contact
-    eligible = (table["rank"] == 1) & (table["expected_profit"] > 0)
-    table["action"] = np.where(eligible, ACTION_CONTACT, ACTION_SKIP)
+    price_offers(table, economics, take_up=take_up)
     if budget is not None:
         _apply_budget(table, budget)
     if with_reasons:
@@ -204,6 +214,38 @@ def contact_list(
         table["reasons"] = ""
     table = table.loc[table["probability"] >= 0].reset_index(drop=True)  # drop held fillers
     return table.loc[:, list(CONTACT_COLUMNS)]
+
+
+def price_offers(
+    table: pd.DataFrame, economics: CampaignParameters, *, take_up: float | None = None
+) -> float:
+    """Fill ``acceptance``, the expected values and the action of ranked offers (in place).
+
+    Parameters
+    ----------
+    table : DataFrame
+        ``rank`` and ``probability`` per offer (a negative probability marks a held
+        product, never offered).
+    economics : CampaignParameters
+        Cost per contact and value per sale.
+    take_up : float, optional
+        Scale the probabilities so that the first offers average this take-up.
+
+    Returns
+    -------
+    float
+        The factor applied to the probabilities (1 without ``take_up``).
+    """
+    first = (table["rank"] == 1) & (table["probability"] >= 0)
+    scale = 1.0
+    if take_up is not None:
+        scale = take_up_scale(table.loc[first, "probability"], take_up=take_up)
+    table["acceptance"] = np.minimum(table["probability"] * scale, 1.0)
+    table["expected_value"] = table["acceptance"] * economics.value_per_sale
+    table["expected_profit"] = table["expected_value"] - economics.cost_per_contact
+    eligible = first & economics.worth_contacting(table["acceptance"])
+    table["action"] = np.where(eligible, ACTION_CONTACT, ACTION_SKIP)
+    return scale
 
 
 def _load(args) -> tuple[object, dict, pd.DataFrame]:
@@ -250,6 +292,8 @@ def run_predict(args) -> None:
 def run_contacts(args) -> None:
     """``insurereco contacts``: write the ranked contact list for ``--customers``."""
     _check_options(args.top_k, args.budget)
+    if args.take_up is not None and not 0 < args.take_up <= 1:
+        raise DataValidationError(f"--take-up must be in (0, 1], got {args.take_up}")
     model, _, customers = _load(args)
     params = load_campaign_parameters(
         cost_per_contact=args.cost_per_contact, value_per_sale=args.value_per_sale
@@ -270,13 +314,17 @@ def run_contacts(args) -> None:
         for start in range(0, len(customers), _CHUNK)
     ]
     table = pd.concat(tables, ignore_index=True)
+    scaled = ""
+    if args.take_up is not None:  # over the whole file, not chunk by chunk
+        scale = price_offers(table, params, take_up=args.take_up)
+        scaled = f"; probabilities x {scale:.3g} so that first offers average {args.take_up:g}"
     if args.budget is not None:
         _apply_budget(table, args.budget)
     text = table.to_csv(index=False, float_format="%.6g", lineterminator="\n")
     _atomic_write(args.out, lambda out: out.write(text.encode("utf-8")))
     n_contacts = int((table["action"] == ACTION_CONTACT).sum())
     print(f"wrote {len(table):,} offers for {len(customers):,} customers to {args.out}; "
-          f"{n_contacts:,} contacts proposed")  # fmt: skip
+          f"{n_contacts:,} contacts proposed{scaled}")  # fmt: skip
 
 
 def _check_options(top_k: int, budget: int | None) -> None:
@@ -344,6 +392,16 @@ def register(subparsers) -> None:
     )
     contacts.add_argument(
         "--budget", type=int, default=None, help="contact at most N customers (by profit)"
+    )
+    contacts.add_argument(
+        "--take-up",
+        type=float,
+        default=None,
+        metavar="RATE",
+        help="assumed average take-up of a first offer (e.g. 0.05, from a pilot): "
+        "probabilities are scaled so that first offers average it before the action rule "
+        "(default: none; a probability is the chance the product is the missing one, which "
+        "overstates acceptance)",
     )
     contacts.add_argument(
         "--exclude",
