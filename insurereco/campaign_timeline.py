@@ -11,6 +11,8 @@ On top of that month index:
 
 * :func:`rolling_origin_splits` trains on every month before month *m* and tests on *m*;
 * :func:`prior_shift` corrects probabilities for a changed base rate;
+* :func:`lag_period_values` replaces monthly figures (economic indicators) by those of the
+  month before, as they would be known when a month's calls start;
 * :func:`monthly_expected_vs_actual` and :func:`plot_monthly_calibration` compare
   expected and actual subscriptions month by month;
 * :func:`make_bank_campaign` builds a small synthetic stand-in with the same columns.
@@ -29,6 +31,7 @@ from insurereco.propensity import TableSchema, fit_estimator
 __all__ = [
     "MONTHS",
     "derive_campaign_months",
+    "lag_period_values",
     "make_bank_campaign",
     "monthly_expected_vs_actual",
     "plot_monthly_calibration",
@@ -162,6 +165,51 @@ def rolling_origin_predict(
             model_type, schema, X.iloc[train], y[train], params=params, random_state=random_state
         )
         out[test] = model.predict_proba(X.iloc[test])[:, 1]
+    return out
+
+
+def lag_period_values(
+    frame: pd.DataFrame, *, columns: Sequence[str], period: Sequence, lags: int = 1
+) -> pd.DataFrame:
+    """Replace ``columns`` by their value ``lags`` periods earlier, as known at a period's start.
+
+    Economic indicators such as the bank data's employment or price index are published
+    after the month they describe. Each period's value is the mean over its rows (the
+    indicators are constant within a month); every row then gets the value of the period
+    ``lags`` steps earlier among the periods present, in sorted order (months without calls
+    are skipped, as nothing was observed then). The first ``lags`` periods have no earlier
+    value and keep the earliest period's own: they can only ever be training rows.
+
+    Parameters
+    ----------
+    frame : DataFrame
+        Rows to change (not modified; a copy is returned).
+    columns : sequence of str
+        Numeric columns to lag.
+    period : sequence
+        Period label of each row (e.g. ``"2009-10"``), sortable in time order.
+    lags : int, default 1
+        Number of periods to look back.
+
+    Returns
+    -------
+    DataFrame
+        A copy of ``frame`` with ``columns`` lagged.
+    """
+    period = np.asarray(period)
+    if len(period) != len(frame):
+        raise DataValidationError(
+            f"lag_period_values: {len(period)} period labels for {len(frame)} rows"
+        )
+    if lags < 1:
+        raise DataValidationError(f"lag_period_values: lags must be >= 1, got {lags}")
+    missing = [c for c in columns if c not in frame.columns]
+    if missing:
+        raise DataValidationError(f"lag_period_values: column(s) not found: {missing}")
+    means = frame[list(columns)].groupby(period).mean().sort_index()
+    earlier = means.shift(lags).fillna(means.iloc[0])  # the first periods keep their own
+    out = frame.copy()
+    out[list(columns)] = earlier.loc[period].to_numpy()
     return out
 
 

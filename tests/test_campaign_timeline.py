@@ -8,6 +8,7 @@ import pytest
 
 from insurereco.campaign_timeline import (
     derive_campaign_months,
+    lag_period_values,
     make_bank_campaign,
     monthly_expected_vs_actual,
     prior_shift,
@@ -94,3 +95,18 @@ def test_monthly_expected_vs_actual_totals():
     assert table["actual"].tolist() == [1, 1, 2]
     assert table["expected_m"].tolist() == pytest.approx([0.75, 0.5, 1.25])
     assert table["calls"].tolist() == [2, 1, 3]
+
+
+def test_lag_period_values_takes_the_previous_period_with_rows():
+    frame = pd.DataFrame({"rate": [1.0, 1.0, 2.0, 4.0, 4.0], "other": list("abcde")})
+    period = ["2009-03", "2009-03", "2009-04", "2009-07", "2009-07"]  # May, June: no calls
+    lagged = lag_period_values(frame, columns=["rate"], period=period)
+    assert lagged["rate"].tolist() == [1.0, 1.0, 1.0, 2.0, 2.0]  # first month keeps its own
+    assert lagged["other"].tolist() == list("abcde")
+    assert frame["rate"].tolist() == [1.0, 1.0, 2.0, 4.0, 4.0]  # input untouched
+    two = lag_period_values(frame, columns=["rate"], period=period, lags=2)
+    assert two["rate"].tolist() == [1.0, 1.0, 1.0, 1.0, 1.0]
+    with pytest.raises(DataValidationError, match="not found"):
+        lag_period_values(frame, columns=["nope"], period=period)
+    with pytest.raises(DataValidationError, match="period labels"):
+        lag_period_values(frame, columns=["rate"], period=period[:2])
