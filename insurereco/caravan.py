@@ -356,6 +356,13 @@ def hits_estimate(
     }
 
 
+def _per_repetition(table: pd.DataFrame, columns: list[str], *, n_repeats: int) -> pd.Series:
+    """Fold totals of ``columns`` per repetition of the cross-validation behind ``table``."""
+    if n_repeats < 1 or len(table) % n_repeats:
+        raise ValueError(f"n_repeats={n_repeats} does not divide the {len(table)} folds")
+    return table[columns].sum() / n_repeats
+
+
 def hits_range(
     table: pd.DataFrame,
     *,
@@ -396,12 +403,10 @@ def hits_range(
         ``expected_hits`` (mean fold precision x ``n_select``), ``low``, ``high``,
         ``sd`` (of the draws) and ``n_pooled``.
     """
-    if n_repeats < 1 or len(table) % n_repeats:
-        raise ValueError(f"n_repeats={n_repeats} does not divide the {len(table)} folds")
     if not 0 < level < 1:
         raise ValueError(f"level must be between 0 and 1, got {level}")
     precision = float(table["precision"].mean())
-    n_pooled = int(round(table["selected"].sum() / n_repeats))
+    n_pooled = int(round(_per_repetition(table, ["selected"], n_repeats=n_repeats)["selected"]))
     rng = np.random.default_rng(random_state)
     p_star = rng.binomial(n_pooled, precision, size=n_draws) / n_pooled
     hits = rng.binomial(n_select, p_star)
@@ -440,11 +445,8 @@ def forecast_gap(table: pd.DataFrame, *, n_repeats: int, n_select: int = 800) ->
         (1 - forecast / found) and ``z`` (found - forecast, per repetition, in standard
         deviations; ``|z| < 2`` is within chance).
     """
-    if n_repeats < 1 or len(table) % n_repeats:
-        raise ValueError(f"n_repeats={n_repeats} does not divide the {len(table)} folds")
-    selected = table["selected"].sum() / n_repeats
-    found = table["hits"].sum() / n_repeats
-    forecast = table["predicted_hits"].sum() / n_repeats
+    per = _per_repetition(table, ["selected", "hits", "predicted_hits"], n_repeats=n_repeats)
+    selected, found, forecast = per["selected"], per["hits"], per["predicted_hits"]
     sd = np.sqrt(forecast * (1 - forecast / selected))
     return {
         "found": float(found / selected * n_select),

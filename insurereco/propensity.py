@@ -888,20 +888,12 @@ def pooled_and_within_auc(
         holding both classes), ``n_groups`` (number of such groups). AUCs are NaN when no
         group (or the whole) holds both classes.
     """
+    within = auc_by_group(y_true, proba, groups)["roc_auc"].dropna()  # checks the inputs
     y = np.asarray(y_true, dtype=int)
-    p = np.asarray(proba, dtype=float)
-    g = np.asarray(groups)
-    if not (y.shape == p.shape == g.shape) or y.size == 0:
-        raise ValueError("y_true, proba and groups must be non-empty and of the same length")
-    pooled = float(roc_auc_score(y, p)) if len(np.unique(y)) == 2 else float("nan")
-    within = [
-        float(roc_auc_score(y[g == label], p[g == label]))
-        for label in pd.unique(g)
-        if len(np.unique(y[g == label])) == 2
-    ]
+    pooled = float(roc_auc_score(y, proba)) if len(np.unique(y)) == 2 else float("nan")
     return {
         "pooled": pooled,
-        "within_mean": float(np.mean(within)) if within else float("nan"),
+        "within_mean": float(within.mean()) if len(within) else float("nan"),
         "n_groups": len(within),
     }
 
@@ -1521,21 +1513,22 @@ def value_sensitivity(
     p = np.asarray(proba, dtype=float)
     if y.shape != p.shape or y.size == 0:
         raise ValueError("y_true and proba must be non-empty and of the same length")
+    positives = int(y.sum())
     rows = []
     for value in values:
         cost, value = _economics(cost_per_contact, value)
         take = p >= cost / value
-        rule = float(y[take].sum() * value - take.sum() * cost)
-        everyone = float(y.sum() * value - len(y) * cost)
+        rule = _campaign_row(y[take], p[take], len(p), positives, cost, value)
+        everyone = _campaign_row(y, p, len(p), positives, cost, value)
         rows.append(
             {
                 "value": value,
                 "break_even": cost / value,
-                "contacts": int(take.sum()),
-                "share": float(take.mean()),
-                "profit_rule": rule,
-                "profit_everyone": everyone,
-                "rule_gain": rule - everyone,
+                "contacts": rule["contacts"],
+                "share": float(rule["share"]),
+                "profit_rule": float(rule["profit"]),
+                "profit_everyone": float(everyone["profit"]),
+                "rule_gain": float(rule["profit"] - everyone["profit"]),
             }
         )
     return pd.DataFrame(rows)
