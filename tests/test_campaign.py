@@ -298,7 +298,7 @@ def test_campaign_chapter_figures(recorded_metrics):
     assert m["rule_profit"] >= 0.98 * m["best_profit"] > 0
     assert m["rule_gap"] == pytest.approx(m["best_profit"] - m["rule_profit"])
     # Contacting everyone: lift 1 for every strategy; the model's offers convert
-    # 1,001 / 5,026 and capture 1,001 / 1,321 of the possible acceptances.
+    # 1,009 / 5,026 and capture 1,009 / 1,321 of the possible acceptances.
     assert m["lift_at_100pct"] == pytest.approx({"model": 1, "popularity": 1, "random": 1})
     assert m["conversion_all"] == pytest.approx(
         m["model_offers_accepted"] / m["n_customers"], abs=1e-6
@@ -307,13 +307,13 @@ def test_campaign_chapter_figures(recorded_metrics):
         m["model_offers_accepted"] / m["acceptances_possible"], abs=1e-6
     )
     # Random contact is random: on the diagonal of its own offers (measured 0.150 against
-    # 0.2 x 0.758 = 0.152, lift 0.99), not correlated with the choice of hidden product.
+    # 0.2 x 0.764 = 0.153, lift 0.98), not correlated with the choice of hidden product.
     assert m["gain_at_20pct"]["random"] == pytest.approx(0.2 * m["gain_all"], abs=0.02)
     assert m["lift_at_20pct"]["random"] == pytest.approx(1, abs=0.1)
     assert m["lift_at_20pct"]["model"] > 3
     # Calibration pays: expected and realised acceptances agree within 5%.
     assert m["rule_accepted"] == pytest.approx(m["rule_expected"], rel=0.05)
-    # ... and within the range chance allows (measured: 964 in 954 to 1,019).
+    # ... and within the range chance allows (measured: 975 in 959 to 1,024).
     low, high = m["rule_expected_range"]
     assert low <= m["rule_accepted"] <= high and low < m["rule_expected"] < high
     gain = m["gain_at_20pct"]
@@ -327,8 +327,8 @@ def test_campaign_chapter_figures(recorded_metrics):
     profits = [s["expected_profit"] for s in scenarios]
     assert contacted == sorted(contacted) and max(contacted) < m["rule_contacts"]
     assert profits == sorted(profits) and max(profits) < m["rule_profit"]
-    # Measured: 5% take-up, 1,141 contacts and an expected profit of 9,680.
-    assert m["take_up_scenarios"]["0.05"]["contacted"] == pytest.approx(1141, rel=0.1)
+    # Measured: 5% take-up, 1,132 contacts and an expected profit of 9,623.
+    assert m["take_up_scenarios"]["0.05"]["contacted"] == pytest.approx(1132, rel=0.1)
 
 
 @pytest.mark.notebooks

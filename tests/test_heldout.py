@@ -6,7 +6,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from insurereco.heldout import fit_cached, held_out_scores, uncalibrated
+from insurereco.heldout import fit_cached, held_out_scores, uncalibrated, zimnat_customers
 from insurereco.models import XGBoostRecommender
 from insurereco.synthetic import make_portfolio
 
@@ -132,3 +132,61 @@ def test_explanations_chapter_figures(recorded_metrics):
     assert 0.5 < m["agreement_share"] <= 1
     assert 0 < m["basket_share"] < 1
     assert len(m["main_offers"]) == 4 and "QBOL" in m["main_offers"]
+
+
+def test_held_out_scores_share_the_fit_of_the_same_settings(small, tmp_path):
+    from insurereco.protocol import evaluation_split
+    from insurereco.synthetic import mask_one_product
+
+    labelled, others = small.iloc[:400], small.iloc[400:]
+    unlabelled, _ = mask_one_product(others, random_state=0)
+    held_out = held_out_scores(
+        labelled, test_size=0.25, model_params=TINY, unlabelled=unlabelled, cache_dir=tmp_path
+    )
+    assert held_out.models["model"].n_unlabelled_ == len(unlabelled)
+    (entry,) = tmp_path.glob("*.joblib")
+    # the modelling chapter fits split 0 itself: same split, settings and extra customers
+    split = evaluation_split(labelled, test_size=0.25, random_state=0)
+    stamp = entry.stat().st_mtime_ns
+    same = fit_cached(
+        XGBoostRecommender(random_state=0, **TINY), split.train, unlabelled=unlabelled,
+        cache_dir=tmp_path,
+    )  # fmt: skip
+    assert list(tmp_path.glob("*.joblib")) == [entry] and entry.stat().st_mtime_ns == stamp
+    pd.testing.assert_frame_equal(same.predict_proba(split.masked), held_out.proba["model"])
+    # without the extra customers: another model
+    plain = held_out_scores(labelled, test_size=0.25, model_params=TINY, cache_dir=tmp_path)
+    assert plain.models["model"].n_unlabelled_ == 0
+    assert len(list(tmp_path.glob("*.joblib"))) == 2
+
+
+def test_zimnat_customers_fall_back_to_stand_ins_outside_ci(monkeypatch):
+    from insurereco import heldout
+    from insurereco.errors import DataNotFoundError
+
+    def missing(split, *, data_dir=None):
+        raise DataNotFoundError(f"data file zimnat/{split}.csv not found")
+
+    monkeypatch.setattr(heldout, "load_zimnat", missing)
+    monkeypatch.delenv("CI", raising=False)
+    data = zimnat_customers(sample_size=3000, random_state=3)
+    assert data.is_demo
+    assert (len(data.portfolios), len(data.unlabelled)) == (3000, 1500)
+    assert set(data.portfolios["ID"]).isdisjoint(data.unlabelled["ID"])
+    again = zimnat_customers(sample_size=3000, random_state=3)
+    pd.testing.assert_frame_equal(data.portfolios, again.portfolios)
+    pd.testing.assert_frame_equal(data.unlabelled, again.unlabelled)
+    full = zimnat_customers(random_state=3)
+    assert (len(full.portfolios), len(full.unlabelled)) == (20_000, 5_000)
+    with pytest.raises(DataNotFoundError, match="zimnat/train"):
+        zimnat_customers(allow_synthetic=False)
+    monkeypatch.setenv("CI", "true")
+    with pytest.raises(DataNotFoundError):
+        zimnat_customers()
+
+
+def test_zimnat_customers_load_train_and_test(zimnat_paths):
+    data = zimnat_customers(data_dir=zimnat_paths["train"].parent.parent, allow_synthetic=False)
+    assert not data.is_demo
+    assert (len(data.portfolios), len(data.unlabelled)) == (25_132, 10_000)
+    assert set(data.portfolios["ID"]).isdisjoint(data.unlabelled["ID"])
