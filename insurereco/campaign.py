@@ -35,6 +35,8 @@ __all__ = [
     "best_depth",
     "best_offers",
     "budget_outcome",
+    "bundle_gaps",
+    "bundles",
     "campaign_curve",
     "depth_sensitivity",
     "depth_table",
@@ -219,6 +221,7 @@ def campaign_curve(
     parameters: CampaignParameters,
     order_by=None,
     n_possible: int | None = None,
+    base_rate: float | None = None,
     random_state: int = 0,
 ) -> pd.DataFrame:
     """Outcome of contacting the first k customers, for every k from 0 to n.
@@ -240,6 +243,10 @@ def campaign_curve(
         defaults to the acceptances of this ranking (gain then ends at 1).
         Pass the same number to compare strategies whose offers differ: gain
         then ends at this ranking's acceptances / ``n_possible``.
+    base_rate : float, optional
+        Conversion that ``lift`` divides by; defaults to this list's own conversion
+        when everyone is contacted. Pass one rate (for example the conversion of one
+        strategy's whole list) to compare strategies whose offers differ on one scale.
     random_state : int, default 0
         Seed of the random tie-break between equal keys. The tie-break draws
         from a stream of its own (seed ``[random_state, 1]``), so it is
@@ -253,9 +260,9 @@ def campaign_curve(
         Rows k = 0..n: ``contacted``, ``share_contacted``, ``accepted``
         (cumulative), ``expected`` (cumulative sum of scores), ``conversion``
         (accepted / contacted), ``gain`` (share of all acceptances captured),
-        ``lift`` (conversion among the first k / conversion when the whole
-        list is contacted, so 1 at full depth and about 1 at any depth for a
-        random order; it does not depend on ``n_possible``), ``cost``,
+        ``lift`` (conversion among the first k / ``base_rate``, by default the
+        conversion when the whole list is contacted, so 1 at full depth and about
+        1 at any depth for a random order; it does not depend on ``n_possible``), ``cost``,
         ``revenue``, ``profit`` and ``score`` (score of the k-th customer
         contacted).
     """
@@ -275,6 +282,10 @@ def campaign_curve(
             f"campaign: n_possible={n_possible} is below the {cum_accepted[-1]} acceptances"
         )
     rate = cum_accepted[-1] / n if n else np.nan  # conversion of the whole list
+    if base_rate is not None:
+        if not 0 < base_rate <= 1:
+            raise DataValidationError(f"campaign: base_rate {base_rate} not in (0, 1]")
+        rate = base_rate
     with np.errstate(divide="ignore", invalid="ignore"):
         conversion = np.where(contacted > 0, cum_accepted / contacted, np.nan)
         gain = cum_accepted / total if total else np.full(n + 1, np.nan)
@@ -385,20 +396,97 @@ def action_rule(score, accepted, *, parameters: CampaignParameters) -> pd.Series
     )
 
 
-def take_up_scale(score, *, take_up: float) -> float:
-    """Factor that makes scores average an assumed take-up, the ranking kept.
+def bundles(
+    portfolio: pd.DataFrame,
+    *,
+    products: Sequence[str],
+    min_confidence: float = 0.99,
+    min_holders: int = 100,
+) -> pd.DataFrame:
+    """Pairs of products held together by (almost) every holder of the first.
+
+    Parameters
+    ----------
+    portfolio : DataFrame
+        Complete portfolios, one 0/1 column per product.
+    products : sequence of str
+        Product columns to consider.
+    min_confidence : float, default 0.99
+        Smallest share of the holders of ``product`` who also hold ``partner``.
+    min_holders : int, default 100
+        Smallest number of holders of ``product``.
+
+    Returns
+    -------
+    DataFrame
+        One row per pair: ``product``, ``partner``, ``holders`` (of ``product``) and
+        ``confidence``, strongest first.
+    """
+    held = portfolio[list(products)].to_numpy(dtype=float)
+    holders = held.sum(axis=0)
+    both = held.T @ held
+    rows = [
+        {
+            "product": a,
+            "partner": b,
+            "holders": int(holders[i]),
+            "confidence": both[i, j] / holders[i],
+        }  # fmt: skip
+        for i, a in enumerate(products)
+        for j, b in enumerate(products)
+        if i != j and holders[i] >= min_holders and both[i, j] >= min_confidence * holders[i]
+    ]
+    columns = ["product", "partner", "holders", "confidence"]
+    table = pd.DataFrame(rows, columns=columns)
+    return table.sort_values(["confidence", "holders"], ascending=False, ignore_index=True)
+
+
+def bundle_gaps(portfolio: pd.DataFrame, pairs: pd.DataFrame) -> pd.Series:
+    """Customers who hold a product of a bundle without its partner.
+
+    In complete portfolios such a customer (almost) never exists; with one product
+    hidden, it is a customer whose hidden product is the partner, an offer the model
+    gets right by completing the pair rather than by targeting.
+
+    Parameters
+    ----------
+    portfolio : DataFrame
+        Portfolios (for example masked, one product hidden), one 0/1 column per product.
+    pairs : DataFrame
+        ``product`` and ``partner`` columns, as returned by :func:`bundles`.
+
+    Returns
+    -------
+    pandas.Series of bool
+        Aligned with ``portfolio``: True for a customer holding some ``product`` without
+        its ``partner``.
+    """
+    gap = np.zeros(len(portfolio), dtype=bool)
+    for product, partner in zip(pairs["product"], pairs["partner"], strict=True):
+        gap |= (portfolio[product].to_numpy() == 1) & (portfolio[partner].to_numpy() == 0)
+    return pd.Series(gap, index=portfolio.index, name="bundle_gap")
+
+
+def take_up_scale(score, *, take_up: float, top: int | None = None) -> float:
+    """Factor that makes scores average a measured take-up, the ranking kept.
 
     A score here is the chance that the offer names the customer's missing product; real
     offers are taken up far less often. Assuming take-up proportional to the score, each
-    score is multiplied by ``take_up / mean(score)`` (and capped at 1 by the caller).
+    score is multiplied by ``take_up / mean(score)`` (and capped at 1 by the caller), the
+    mean taken over the customers the rate was measured on: the ``top`` highest scores,
+    as when a pilot contacts the top of the ranking, or all of them.
 
     Parameters
     ----------
     score : array-like of float
         Each customer's score for the offer (one per customer).
     take_up : float
-        Assumed average take-up over these customers, in (0, 1] (for example the share of
-        a pilot's contacts who accepted).
+        Rate measured on those customers, in (0, 1]. For the action rule, the extra
+        take-up the contacts cause (contacted minus control group, as a pilot measures
+        it), so that only the sales a contact causes are counted.
+    top : int, optional
+        The rate was measured on the customers with the ``top`` highest scores (all of
+        them when ``top`` is larger); default: on all customers.
 
     Returns
     -------
@@ -409,40 +497,54 @@ def take_up_scale(score, *, take_up: float) -> float:
         raise DataValidationError("take-up: scores must be 1-D, finite and not all 0")
     if not 0 < take_up <= 1:
         raise DataValidationError(f"take-up rate {take_up} not in (0, 1]")
+    if top is not None:
+        if top < 1:
+            raise DataValidationError(f"take-up: top must be at least 1, got {top}")
+        score = np.sort(score)[::-1][:top]
     return float(take_up / score.mean())
 
 
 def take_up_scenarios(
-    score, *, take_up_rates: Sequence[float], parameters: CampaignParameters
+    score,
+    *,
+    take_up_rates: Sequence[float],
+    parameters: CampaignParameters,
+    top: int | None = None,
 ) -> pd.DataFrame:
     """What the action rule would do if real offers were taken up less than the scores say.
 
     The scores of a simulated campaign count an offer as accepted when it names the
     customer's hidden product, far more often than a real offer is taken up. Assuming
     take-up proportional to the score (the ranking holds, the level drops), each score is
-    multiplied by ``rate / mean(score)``, so that the scaled scores average ``rate`` over
-    all customers, capped at 1; the action rule is then applied to the scaled scores.
+    multiplied by one factor (:func:`take_up_scale`), so that the scaled scores average
+    ``rate`` over the customers it was measured on, capped at 1; the action rule is then
+    applied to the scaled scores.
 
     Parameters
     ----------
     score : array-like of float
         Each customer's score for the offer (as for :func:`action_rule`).
     take_up_rates : sequence of float
-        Assumed average take-up over all customers, each in (0, 1].
+        Assumed rates, each in (0, 1]: the extra take-up the contacts cause, as a pilot
+        with a control group measures it.
     parameters : CampaignParameters
         Cost per contact and value per sale.
+    top : int, optional
+        The rates are measured on the ``top`` highest scores (a pilot on the top of the
+        ranking); default: on all customers.
 
     Returns
     -------
     pandas.DataFrame
         One row per rate: ``take_up``, ``scale`` (the factor applied to the scores),
-        ``contacted``, ``share_contacted``, ``expected_accepted``, ``cost``,
+        ``contacted``, ``share_contacted``, ``expected_accepted``, ``contacted_rate``
+        (the expected rate among the customers contacted, NaN when nobody is), ``cost``,
         ``expected_revenue`` and ``expected_profit``.
     """
     score = np.asarray(score, dtype=float)
     rows = []
     for rate in take_up_rates:
-        scale = take_up_scale(score, take_up=rate)
+        scale = take_up_scale(score, take_up=rate, top=top)
         scaled = np.minimum(score * scale, 1.0)
         chosen = parameters.worth_contacting(scaled)
         expected = float(scaled[chosen].sum())
@@ -454,6 +556,7 @@ def take_up_scenarios(
                 "contacted": int(chosen.sum()),
                 "share_contacted": float(chosen.mean()),
                 "expected_accepted": expected,
+                "contacted_rate": expected / chosen.sum() if chosen.any() else np.nan,
                 "cost": cost,
                 "expected_revenue": expected * parameters.value_per_sale,
                 "expected_profit": expected * parameters.value_per_sale - cost,

@@ -15,6 +15,8 @@ from insurereco.campaign import (
     best_depth,
     best_offers,
     budget_outcome,
+    bundle_gaps,
+    bundles,
     campaign_curve,
     depth_sensitivity,
     depth_table,
@@ -55,6 +57,11 @@ def test_curve_hand_checked():
     pd.testing.assert_series_equal(shared["lift"], curve["lift"])
     with pytest.raises(DataValidationError, match="n_possible"):
         campaign_curve(SCORE, ACCEPTED, parameters=BASE, n_possible=1)
+    # Lift against another list's conversion (0.8): contacting all gives 0.4 / 0.8 = 0.5.
+    common = campaign_curve(SCORE, ACCEPTED, parameters=BASE, base_rate=0.8)
+    np.testing.assert_allclose(common["lift"].iloc[1:], curve["lift"].iloc[1:] / 2)
+    with pytest.raises(DataValidationError, match="base_rate"):
+        campaign_curve(SCORE, ACCEPTED, parameters=BASE, base_rate=0)
 
 
 def test_best_depth_budget_and_shares():
@@ -88,10 +95,17 @@ def test_take_up_scenarios_hand_checked():
     assert low["contacted"] == 1 and low["share_contacted"] == pytest.approx(0.25)
     assert low["expected_accepted"] == pytest.approx(0.16)
     assert low["expected_profit"] == pytest.approx(0.16 * 100 - 10)
+    assert low["contacted_rate"] == pytest.approx(0.16)
     high = table.iloc[1]
     # scale 2: scores 1 (capped), 0.8, 0.4, 0.2: all four clear 10%
     assert high["contacted"] == 4 and high["expected_accepted"] == pytest.approx(2.4)
     assert high["expected_profit"] == pytest.approx(240 - 40)
+    # measured on the top two (mean 0.6): scale 0.075 / 0.6 = 0.125, scores 0.1, 0.05, ...:
+    # 0.1 does not clear the 10% break-even, nobody is contacted
+    pilot = take_up_scenarios(score, take_up_rates=[0.075], parameters=BASE, top=2).iloc[0]
+    assert pilot["scale"] == pytest.approx(0.125)
+    assert pilot["contacted"] == 0 and np.isnan(pilot["contacted_rate"])
+    assert pilot["expected_profit"] == 0
     with pytest.raises(DataValidationError, match="not in"):
         take_up_scenarios(score, take_up_rates=[0], parameters=BASE)
     with pytest.raises(DataValidationError, match="not all 0"):
@@ -297,9 +311,13 @@ def test_campaign_chapter_figures(recorded_metrics):
     # The action rule earns within 2% of the best depth found in hindsight.
     assert m["rule_profit"] >= 0.98 * m["best_profit"] > 0
     assert m["rule_gap"] == pytest.approx(m["best_profit"] - m["rule_profit"])
-    # Contacting everyone: lift 1 for every strategy; the model's offers convert
-    # 1,009 / 5,026 and capture 1,009 / 1,321 of the possible acceptances.
-    assert m["lift_at_100pct"] == pytest.approx({"model": 1, "popularity": 1, "random": 1})
+    # Contacting everyone with the model's offers: lift 1. Lift has one base for every
+    # strategy (the model's whole-list conversion): popularity's offers end below it.
+    # The model's offers convert 1,009 / 5,026 and capture 1,009 / 1,321 of the possible
+    # acceptances.
+    assert m["lift_at_100pct"]["model"] == pytest.approx(1)
+    assert m["lift_at_100pct"]["random"] == pytest.approx(1)
+    assert m["lift_at_100pct"]["popularity"] == pytest.approx(0.488, abs=0.01)
     assert m["conversion_all"] == pytest.approx(
         m["model_offers_accepted"] / m["n_customers"], abs=1e-6
     )
@@ -321,14 +339,31 @@ def test_campaign_chapter_figures(recorded_metrics):
     assert m["budget_profit"]["model"] > m["budget_profit"]["random"]
     shares = list(m["sensitivity_best_share"].values())
     assert shares == sorted(shares, reverse=True)
-    # A realistic take-up leaves fewer contacts and less profit, never more.
+    # A realistic uplift leaves fewer contacts and less profit, never more.
     scenarios = [m["take_up_scenarios"][rate] for rate in sorted(m["take_up_scenarios"], key=float)]
     contacted = [s["contacted"] for s in scenarios]
     profits = [s["expected_profit"] for s in scenarios]
     assert contacted == sorted(contacted) and max(contacted) < m["rule_contacts"]
     assert profits == sorted(profits) and max(profits) < m["rule_profit"]
-    # Measured: 5% take-up, 1,132 contacts and an expected profit of 9,623.
-    assert m["take_up_scenarios"]["0.05"]["contacted"] == pytest.approx(1132, rel=0.1)
+    # Measured on the top 30% (1,508 customers): at the pilot plan's 2-point uplift and at 5
+    # points nobody clears the 10% break-even; at 10 points, 768 customers do.
+    assert m["pilot_customers"] == 1508
+    assert [s["contacted"] for s in scenarios[:3]] == [0, 0, 768]
+    assert scenarios[2]["contacted_rate"] > m["cost_per_contact"] / m["value_per_sale"]
+    # The simulation's bundle gaps: every held-out customer holding J9JW or JZ9D without the
+    # other is contacted and "accepts"; without them the rule earns about a fifth less.
+    assert m["bundles"] == [["J9JW", "JZ9D"], ["JZ9D", "J9JW"]]
+    assert m["gap_customers"] == m["gap_rule_contacts"] == m["gap_rule_accepted"] == 175
+    assert m["gap_top"] > 0.9
+    assert m["rule_profit_no_gap"] == pytest.approx(64650, rel=0.02)
+    assert m["gain20_model_no_gap"] == pytest.approx(m["gain_at_20pct"]["model"], abs=0.02)
+    assert m["rule_gap_within_chance"] is True
+
+
+def test_campaign_chapter_starts_from_the_pilot_plans_uplift(recorded_metrics):
+    campaign, plan = recorded_metrics("06_campaign"), recorded_metrics("00_judging_success")
+    lowest = min(map(float, campaign["take_up_scenarios"]))
+    assert lowest == pytest.approx(plan["contact_rate"] - plan["control_rate"])
 
 
 @pytest.mark.notebooks
@@ -376,8 +411,36 @@ def test_book_prose_quotes_the_rules_file_prices():
 
 def test_take_up_scale_hand_checked():
     assert take_up_scale([0.8, 0.4, 0.2, 0.1], take_up=0.075) == pytest.approx(0.2)
+    # measured on the three highest scores (mean 0.4667), in any order; top beyond the count
+    assert take_up_scale([0.2, 0.8, 0.1, 0.4], take_up=0.07, top=3) == pytest.approx(0.15)
+    assert take_up_scale([0.2, 0.8, 0.1, 0.4], take_up=0.075, top=10) == pytest.approx(0.2)
+    with pytest.raises(DataValidationError, match="top must be at least 1"):
+        take_up_scale([0.5], take_up=0.1, top=0)
     for bad in (0.0, 1.5):
         with pytest.raises(DataValidationError, match="not in"):
             take_up_scale([0.5], take_up=bad)
     with pytest.raises(DataValidationError, match="not all 0"):
         take_up_scale([0.0, 0.0], take_up=0.1)
+
+
+def test_bundles_and_bundle_gaps_hand_checked():
+    held = pd.DataFrame(
+        {
+            "A": [1, 1, 1, 1, 0, 0],  # every holder of A holds B
+            "B": [1, 1, 1, 1, 1, 0],  # 4 of B's 5 holders hold A
+            "C": [0, 1, 0, 1, 1, 1],
+        }
+    )
+    pairs = bundles(held, products=["A", "B", "C"], min_confidence=0.99, min_holders=3)
+    assert pairs[["product", "partner"]].values.tolist() == [["A", "B"]]
+    assert pairs["holders"].tolist() == [4] and pairs["confidence"].tolist() == [1.0]
+    looser = bundles(held, products=["A", "B", "C"], min_confidence=0.8, min_holders=3)
+    assert looser[["product", "partner"]].values.tolist() == [["A", "B"], ["B", "A"]]
+    assert bundles(held, products=["A", "B", "C"], min_holders=5).empty  # A has 4 holders
+    masked = pd.DataFrame(
+        {"A": [1, 1, 0, 0], "B": [1, 0, 1, 0], "C": [0, 1, 1, 0]}, index=[7, 8, 9, 10]
+    )
+    gaps = bundle_gaps(masked, looser)
+    assert gaps.index.tolist() == [7, 8, 9, 10]
+    assert gaps.tolist() == [False, True, True, False]  # A without B; B without A
+    assert not bundle_gaps(masked, pairs.iloc[:0]).any()

@@ -118,6 +118,14 @@ def test_contacts_take_up_scales_probabilities_before_the_action_rule(files, cap
     assert (low.loc[contact, "acceptance"] * 100 > 10).all()
     assert (low.loc[first & ~contact, "acceptance"] * 100 <= 10).all()
     assert contact.sum() < (plain["action"] == "contact").sum()
+    # measured by a pilot on the top 3 of the ranking: their first offers average 0.05
+    pilot = files["folder"] / "pilot.csv"
+    assert cli.main([*base, "--out", str(pilot), "--take-up", "0.05", "--pilot-top", "3"]) == 0
+    assert "so that the top 3 first offers average 0.05" in capsys.readouterr().out
+    pilot = pd.read_csv(pilot, keep_default_na=False)
+    top3 = pilot.loc[first, "acceptance"].nlargest(3)
+    assert top3.mean() == pytest.approx(0.05, rel=1e-3)
+    assert (pilot["acceptance"] <= low["acceptance"] + 1e-9).all()  # the top scores more
 
 
 def test_contacts_exact_reasons_same_offers_reasons_from_tree_shap(files):
@@ -220,6 +228,8 @@ def test_bad_contact_options_fail_cleanly(files, capsys):
     _expect_failure(files, capsys, [*base, "--budget", "-1"], "--budget")
     _expect_failure(files, capsys, [*base, "--take-up", "0"], "--take-up must be in (0, 1]")
     _expect_failure(files, capsys, [*base, "--take-up", "1.5"], "--take-up must be in (0, 1]")
+    _expect_failure(files, capsys, [*base, "--pilot-top", "5"], "go with --take-up")
+    _expect_failure(files, capsys, [*base, "--take-up", "0.1", "--pilot-top", "0"], "--pilot-top")
     _expect_failure(files, capsys, [*base, "--value-per-sale", "-5"], "value_per_sale")
     _expect_failure(files, capsys, [*base, "--exclude", "QBOL", "NOPE"], "unknown product(s) NOPE")
 

@@ -7,10 +7,11 @@
 * ``predict --model PATH --customers PATH --out PATH``: Zindi submission, one row per
   customer and product (``ID X PCODE``, ``Label``), held products 1.
 * ``contacts --model PATH --customers PATH --out PATH [--top-k K] [--cost-per-contact C]
-  [--value-per-sale V] [--budget N] [--take-up RATE] [--exclude PRODUCT ...]``: ranked
-  recommendations with expected value, the contact decision and the top reasons in words.
-  ``--take-up`` scales the probabilities (the chance a product is the missing one) to an
-  assumed take-up before the action rule. Products listed under
+  [--value-per-sale V] [--budget N] [--take-up RATE [--pilot-top N]] [--exclude PRODUCT ...]``:
+  ranked recommendations with expected value, the contact decision and the top reasons in
+  words. ``--take-up`` scales the probabilities (the chance a product is the missing one) to
+  the extra take-up a pilot measured (contacted minus control group) on its customers, the
+  ``--pilot-top`` first of the ranking, before the action rule. Products listed under
   ``never_offer`` in ``rules/campaign.yml`` (the two almost everyone holds) are not offered
   unless ``--exclude`` names others (``--exclude`` alone: offer every product).
 
@@ -139,6 +140,7 @@ def contact_list(
     budget: int | None = None,
     exclude: Sequence[str] = (),
     take_up: float | None = None,
+    pilot_top: int | None = None,
     with_reasons: bool = True,
     approximate: bool = True,
 ) -> pd.DataFrame:
@@ -166,11 +168,16 @@ def contact_list(
     exclude : sequence of str
         Products never offered; each must be one the model knows.
     take_up : float, optional
-        Assumed average take-up of a first offer over these customers (e.g. measured by a
-        pilot). The probabilities say how likely each product is the missing one, which
-        overstates acceptance; with ``take_up``, ``acceptance`` is the probability scaled so
-        that the first offers average it (:func:`insurereco.campaign.take_up_scale`, capped
-        at 1), and the action rule and values use it. Default: no scaling.
+        The extra take-up of a first offer that contacts cause, as a pilot measured it
+        (acceptance among contacted customers minus that of a random control group). The
+        probabilities say how likely each product is the missing one, which overstates
+        acceptance; with ``take_up``, ``acceptance`` is the probability scaled so that the
+        first offers of the pilot's customers average it
+        (:func:`insurereco.campaign.take_up_scale`, capped at 1), and the action rule and
+        values use it. Default: no scaling.
+    pilot_top : int, optional
+        The pilot's customers were the ``pilot_top`` first of the ranking by first offer;
+        default: all customers.
     with_reasons : bool
         Explain each offer in words (:func:`insurereco.explain.reasons`); ``False``
         leaves ``reasons`` empty.
@@ -204,7 +211,7 @@ def contact_list(
             "probability": p_top.ravel(),
         }
     )
-    price_offers(table, economics, take_up=take_up)
+    price_offers(table, economics, take_up=take_up, pilot_top=pilot_top)
     if budget is not None:
         _apply_budget(table, budget)
     if with_reasons:
@@ -217,7 +224,11 @@ def contact_list(
 
 
 def price_offers(
-    table: pd.DataFrame, economics: CampaignParameters, *, take_up: float | None = None
+    table: pd.DataFrame,
+    economics: CampaignParameters,
+    *,
+    take_up: float | None = None,
+    pilot_top: int | None = None,
 ) -> float:
     """Fill ``acceptance``, the expected values and the action of ranked offers (in place).
 
@@ -230,6 +241,8 @@ def price_offers(
         Cost per contact and value per sale.
     take_up : float, optional
         Scale the probabilities so that the first offers average this take-up.
+    pilot_top : int, optional
+        ... over the ``pilot_top`` highest first offers (default: all of them).
 
     Returns
     -------
@@ -239,7 +252,7 @@ def price_offers(
     first = (table["rank"] == 1) & (table["probability"] >= 0)
     scale = 1.0
     if take_up is not None:
-        scale = take_up_scale(table.loc[first, "probability"], take_up=take_up)
+        scale = take_up_scale(table.loc[first, "probability"], take_up=take_up, top=pilot_top)
     table["acceptance"] = np.minimum(table["probability"] * scale, 1.0)
     table["expected_value"] = table["acceptance"] * economics.value_per_sale
     table["expected_profit"] = table["expected_value"] - economics.cost_per_contact
@@ -294,6 +307,10 @@ def run_contacts(args) -> None:
     _check_options(args.top_k, args.budget)
     if args.take_up is not None and not 0 < args.take_up <= 1:
         raise DataValidationError(f"--take-up must be in (0, 1], got {args.take_up}")
+    if args.pilot_top is not None and (args.take_up is None or args.pilot_top < 1):
+        raise DataValidationError(
+            f"--pilot-top must be at least 1 and go with --take-up, got {args.pilot_top}"
+        )
     model, _, customers = _load(args)
     params = load_campaign_parameters(
         cost_per_contact=args.cost_per_contact, value_per_sale=args.value_per_sale
@@ -316,8 +333,11 @@ def run_contacts(args) -> None:
     table = pd.concat(tables, ignore_index=True)
     scaled = ""
     if args.take_up is not None:  # over the whole file, not chunk by chunk
-        scale = price_offers(table, params, take_up=args.take_up)
-        scaled = f"; probabilities x {scale:.3g} so that first offers average {args.take_up:g}"
+        scale = price_offers(table, params, take_up=args.take_up, pilot_top=args.pilot_top)
+        over = f"the top {args.pilot_top:,} " if args.pilot_top else ""
+        scaled = (
+            f"; probabilities x {scale:.3g} so that {over}first offers average {args.take_up:g}"
+        )
     if args.budget is not None:
         _apply_budget(table, args.budget)
     text = table.to_csv(index=False, float_format="%.6g", lineterminator="\n")
@@ -398,10 +418,19 @@ def register(subparsers) -> None:
         type=float,
         default=None,
         metavar="RATE",
-        help="assumed average take-up of a first offer (e.g. 0.05, from a pilot): "
-        "probabilities are scaled so that first offers average it before the action rule "
-        "(default: none; a probability is the chance the product is the missing one, which "
-        "overstates acceptance)",
+        help="extra take-up of a first offer that a pilot measured (acceptance of its "
+        "contacted customers minus that of its control group, e.g. 0.02): probabilities are "
+        "scaled so that the pilot's first offers average it before the action rule, which "
+        "then counts only the sales contacts cause (default: none; a probability is the "
+        "chance the product is the missing one, which overstates acceptance)",
+    )
+    contacts.add_argument(
+        "--pilot-top",
+        type=int,
+        default=None,
+        metavar="N",
+        help="with --take-up: the pilot's customers were the N first of this file's ranking "
+        "by first offer (default: every customer)",
     )
     contacts.add_argument(
         "--exclude",
