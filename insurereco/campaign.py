@@ -18,7 +18,7 @@ Business parameters are data: ``insurereco/rules/campaign.yml`` holds
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
@@ -72,10 +72,14 @@ class CampaignParameters:
         What one contact costs (call, letter, agent time), whether or not it sells.
     value_per_sale : float
         What one accepted offer brings (e.g. first-year margin).
+    product_values : mapping of str to float
+        Value of a sale of the products listed, when it differs from ``value_per_sale``
+        (default: none, every product is worth ``value_per_sale``).
     """
 
     cost_per_contact: float
     value_per_sale: float
+    product_values: Mapping[str, float] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         for key in _KEYS:
@@ -84,19 +88,58 @@ class CampaignParameters:
                 raise DataValidationError(f"campaign parameters: {key}={value} must be >= 0")
         if self.value_per_sale == 0:
             raise DataValidationError("campaign parameters: value_per_sale must be > 0")
+        for product, value in self.product_values.items():
+            if not isinstance(product, str) or isinstance(value, bool):
+                raise DataValidationError(
+                    f"campaign parameters: product_values maps product codes to numbers, "
+                    f"got {product!r}: {value!r}"
+                )
+            try:
+                number = float(value)
+            except (TypeError, ValueError):
+                number = np.nan
+            if not np.isfinite(number) or number <= 0:
+                raise DataValidationError(
+                    f"campaign parameters: product_values[{product!r}] = {value!r} must be a "
+                    "number > 0"
+                )
+
+    def value_of(self, products) -> np.ndarray:
+        """Value of a sale of each product in ``products`` (``value_per_sale`` by default).
+
+        Parameters
+        ----------
+        products : array-like of str
+            Product codes (a missing code, for a customer with nothing to offer, gets
+            ``value_per_sale``).
+        """
+        products = np.asarray(products, dtype=object)
+        values = np.full(products.shape, float(self.value_per_sale))
+        for product, value in self.product_values.items():
+            values[products == product] = float(value)
+        return values
 
     @property
     def break_even(self) -> float:
         """Acceptance probability at which a contact pays for itself (cost / value)."""
         return self.cost_per_contact / self.value_per_sale
 
-    def worth_contacting(self, score) -> np.ndarray:
-        """The action rule: ``True`` where ``score x value_per_sale > cost_per_contact``.
+    def worth_contacting(self, score, products=None) -> np.ndarray:
+        """The action rule: ``True`` where ``score x value of a sale > cost_per_contact``.
 
         A contact with a higher acceptance probability pays on average; at exactly the
         break-even it does not.
+
+        Parameters
+        ----------
+        score : array-like of float
+            Probability of a sale of each offer.
+        products : array-like of str, optional
+            The product offered, valued by :meth:`value_of`; default: every sale is
+            worth ``value_per_sale``.
         """
-        return np.asarray(score, dtype=float) * self.value_per_sale > self.cost_per_contact
+        value = self.value_per_sale if products is None else self.value_of(products)
+        return np.asarray(score, dtype=float) * value > self.cost_per_contact
 
     def incremental_profit(self, uplift) -> np.ndarray | float:
         """Profit per contact when contacting adds ``uplift`` to the acceptance rate.
@@ -141,7 +184,8 @@ def load_campaign_parameters(
     ----------
     cost_per_contact, value_per_sale : float, optional
         Overrides of the file's values (``None`` keeps the file's value), e.g.
-        from a notebook parameter.
+        from a notebook parameter. The file's ``product_values`` (a value per sale for
+        single products) still apply on top of ``value_per_sale``.
 
     Returns
     -------
@@ -153,6 +197,12 @@ def load_campaign_parameters(
         If the file lacks a key or holds a negative or non-numeric value.
     """
     rules = _rules()
+    product_values = rules.get("product_values") or {}
+    if not isinstance(product_values, dict):
+        raise DataValidationError(
+            f"rules/{_RULES_FILE}: product_values must map product codes to values, "
+            f"got {product_values!r}"
+        )
     overrides = {"cost_per_contact": cost_per_contact, "value_per_sale": value_per_sale}
     values = {}
     for key in _KEYS:
@@ -163,7 +213,7 @@ def load_campaign_parameters(
             values[key] = float(value)
         except (TypeError, ValueError):
             raise DataValidationError(f"{source}: {key} = {value!r} is not a number") from None
-    return CampaignParameters(**values)
+    return CampaignParameters(**values, product_values=product_values)
 
 
 def _check_inputs(score, accepted) -> tuple[np.ndarray, np.ndarray]:
@@ -180,7 +230,12 @@ def _check_inputs(score, accepted) -> tuple[np.ndarray, np.ndarray]:
     return score, accepted.astype(np.int64)
 
 
-def best_offers(proba: pd.DataFrame, hidden: pd.Series | None = None) -> pd.DataFrame:
+def best_offers(
+    proba: pd.DataFrame,
+    hidden: pd.Series | None = None,
+    *,
+    parameters: CampaignParameters | None = None,
+) -> pd.DataFrame:
     """Turn a customers x products probability table into one offer per customer.
 
     Parameters
@@ -190,17 +245,22 @@ def best_offers(proba: pd.DataFrame, hidden: pd.Series | None = None) -> pd.Data
     hidden : pandas.Series, optional
         The hidden product of each customer (same order as ``proba``); when
         given, ``accepted`` says whether the offer is that product.
+    parameters : CampaignParameters, optional
+        With products of different values (``product_values``), the offer is the most
+        actionable product, with the highest probability x value of a sale; default:
+        the most probable product.
 
     Returns
     -------
     pandas.DataFrame
-        Same index as ``proba``: ``product`` (highest probability; ties go to
-        the first product in column order; missing when every probability is 0,
-        as for a customer who holds every product), ``score`` (its probability)
-        and, with ``hidden``, ``accepted`` (0/1).
+        Same index as ``proba``: ``product`` (highest probability, or probability x
+        value; ties go to the first product in column order; missing when every
+        probability is 0, as for a customer who holds every product), ``score`` (its
+        probability) and, with ``hidden``, ``accepted`` (0/1).
     """
     values = proba.to_numpy(dtype=float)
-    top = values.argmax(axis=1)
+    worth = values if parameters is None else values * parameters.value_of(proba.columns)
+    top = worth.argmax(axis=1)
     score = values[np.arange(len(values)), top]
     product = pd.array(np.asarray(proba.columns)[top], dtype="str")
     product[score <= 0] = pd.NA  # nothing left to offer

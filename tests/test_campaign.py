@@ -246,6 +246,34 @@ def test_parameters_from_rules_and_overrides():
     # a bad override is blamed on the caller, not on the rules file
     with pytest.raises(DataValidationError, match="given parameters: cost_per_contact = 'five'"):
         load_campaign_parameters(cost_per_contact="five")
+    assert params.product_values == {}  # Zimnat publishes no margins: one value for all
+
+
+def test_product_values_choose_the_most_actionable_offer(monkeypatch):
+    import insurereco.campaign as campaign
+
+    params = CampaignParameters(10, 100, product_values={"B": 400})
+    np.testing.assert_allclose(params.value_of(["A", "B", None]), [100, 400, 100])
+    # 0.05 x 400 = 20 > 10 pays; 0.05 x 100 = 5 does not
+    assert params.worth_contacting([0.05, 0.05], ["A", "B"]).tolist() == [False, True]
+    assert params.worth_contacting([0.05, 0.11]).tolist() == [False, True]  # value_per_sale
+    proba = pd.DataFrame({"A": [0.6, 0.9], "B": [0.3, 0.1]}, index=["c1", "c2"])
+    # c1: 0.6 x 100 = 60 < 0.3 x 400 = 120, offer B; c2: 90 > 40, offer A
+    offers = best_offers(proba, parameters=params)
+    assert offers["product"].tolist() == ["B", "A"]
+    assert offers["score"].tolist() == [0.3, 0.9]  # still the probability of the offer
+    assert best_offers(proba)["product"].tolist() == ["A", "A"]
+    for bad in ({"B": 0}, {"B": "much"}, {"B": True}, {3: 100}):
+        with pytest.raises(DataValidationError, match="product_values"):
+            CampaignParameters(10, 100, product_values=bad)
+    # read from the rules file, on top of value_per_sale (even an overridden one)
+    rules = {"cost_per_contact": 10, "value_per_sale": 100, "product_values": {"B": 400}}
+    monkeypatch.setattr(campaign, "_rules", lambda: dict(rules))
+    loaded = load_campaign_parameters(value_per_sale=200)
+    assert loaded.value_per_sale == 200 and dict(loaded.product_values) == {"B": 400}
+    monkeypatch.setattr(campaign, "_rules", lambda: {**rules, "product_values": [400]})
+    with pytest.raises(DataValidationError, match="product_values must map"):
+        load_campaign_parameters()
 
 
 def test_plot_helpers_return_ax():

@@ -163,6 +163,25 @@ def test_contact_list_takes_its_economics_from_the_rules_file(files):
     )
     assert dear["expected_profit"].to_numpy() == pytest.approx(dear["probability"] * 50 - 30)
     assert (dear["action"] == "contact").sum() < (default["action"] == "contact").sum()
+    # a product worth ten times the others moves up the ranking and is offered more often
+    product = default["product"].value_counts().index[-1]  # a product rarely offered first
+    valued = contact_list(
+        model, masked, top_k=3, with_reasons=False,
+        parameters=CampaignParameters(10.0, 100.0, product_values={product: 1000.0}),
+    )  # fmt: skip
+    plain = contact_list(model, masked, top_k=3, with_reasons=False)
+    first = valued["rank"] == 1
+    assert (valued.loc[first, "product"] == product).sum() > (
+        plain.loc[plain["rank"] == 1, "product"] == product
+    ).sum()
+    worth = valued["probability"] * np.where(valued["product"] == product, 1000.0, 100.0)
+    assert valued["expected_value"].to_numpy() == pytest.approx(worth.to_numpy())
+    ranks = valued.assign(worth=worth).groupby("ID")["worth"]
+    assert ranks.apply(lambda w: w.is_monotonic_decreasing).all()  # ranked by expected value
+    contact = valued["action"] == "contact"
+    assert (valued.loc[contact, "expected_profit"] > 0).all() and (
+        valued.loc[contact, "rank"] == 1
+    ).all()
 
 
 def _expect_failure(files, capsys, args, message, out_name="out.csv"):

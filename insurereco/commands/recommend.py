@@ -146,10 +146,11 @@ def contact_list(
 ) -> pd.DataFrame:
     """Ranked recommendations per customer with the contact decision.
 
-    Each customer gets up to ``top_k`` rows (products not held, by calibrated
-    probability). The action rule: only the rank-1 product (the most valuable offer,
-    as every sale is worth ``value_per_sale``) can be offered, and only when
-    ``probability x value_per_sale > cost_per_contact``. With ``budget``, at most that
+    Each customer gets up to ``top_k`` rows (products not held), ranked by expected
+    value: calibrated probability x value of a sale of the product (``value_per_sale``,
+    or its entry in ``product_values``; by probability alone when every product is
+    worth the same). The action rule: only the rank-1 product, the most actionable
+    offer, can be offered, and only when ``probability x value > cost_per_contact``. With ``budget``, at most that
     many customers are contacted, those with the highest expected profit. Products in
     ``exclude`` are never listed, like products already held.
 
@@ -199,8 +200,9 @@ def contact_list(
     never = np.isin(model.products, list(exclude))  # treated as held: never offered
     held = customers[list(model.products)].to_numpy(dtype=bool) | never
     matrix = np.where(held, -1.0, proba.to_numpy())
+    worth = np.where(held, -1.0, matrix * economics.value_of(model.products))
     k = min(top_k, matrix.shape[1])
-    order = np.argsort(-matrix, axis=1, kind="stable")[:, :k]
+    order = np.argsort(-worth, axis=1, kind="stable")[:, :k]
     p_top = np.take_along_axis(matrix, order, axis=1)
     products = np.asarray(model.products, dtype=object)[order]
     table = pd.DataFrame(
@@ -238,7 +240,8 @@ def price_offers(
         ``rank`` and ``probability`` per offer (a negative probability marks a held
         product, never offered).
     economics : CampaignParameters
-        Cost per contact and value per sale.
+        Cost per contact and value of a sale (per product, see
+        :meth:`~insurereco.campaign.CampaignParameters.value_of`).
     take_up : float, optional
         Scale the probabilities so that the first offers average this take-up.
     pilot_top : int, optional
@@ -254,9 +257,9 @@ def price_offers(
     if take_up is not None:
         scale = take_up_scale(table.loc[first, "probability"], take_up=take_up, top=pilot_top)
     table["acceptance"] = np.minimum(table["probability"] * scale, 1.0)
-    table["expected_value"] = table["acceptance"] * economics.value_per_sale
+    table["expected_value"] = table["acceptance"] * economics.value_of(table["product"])
     table["expected_profit"] = table["expected_value"] - economics.cost_per_contact
-    eligible = first & economics.worth_contacting(table["acceptance"])
+    eligible = first & economics.worth_contacting(table["acceptance"], table["product"])
     table["action"] = np.where(eligible, ACTION_CONTACT, ACTION_SKIP)
     return scale
 
