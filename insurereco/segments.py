@@ -7,13 +7,16 @@ The recipe, on a cleaned transaction log (see :mod:`insurereco.transactions`):
    customer, using only purchases before the snapshot;
 2. :func:`make_pipeline` applies ``log1p``, standard scaling and K-Means;
 3. :func:`evaluate_k` scores each k by inertia (elbow), silhouette and stability
-   across seeds (mean adjusted Rand index between single-start fits), and
+   under resampling (mean adjusted Rand index between the fit on all customers and
+   refits on bootstrap resamples, each with the delivered number of starts), and
    :func:`select_k` picks one by a stated rule;
 4. :func:`fit_segments` names the clusters by matching their centres to the prototypes
    in ``insurereco/rules/segments.yml`` (cluster numbers are arbitrary, so never by
    number) and attaches the strategy of each segment;
 5. :func:`next_period_check` fits the same recipe on an early period and measures
-   what each segment's customers did in the following period.
+   what each segment's customers did in the following period, next to a naive
+   baseline (the classic RFM sum score cut into groups of the same sizes, see
+   :func:`score_groups`).
 """
 
 from __future__ import annotations
@@ -44,6 +47,7 @@ __all__ = [
     "NextPeriodCheck",
     "SegmentModel",
     "assign_segments",
+    "budget_order_holds",
     "default_snapshot",
     "elbow_k",
     "evaluate_k",
@@ -66,6 +70,7 @@ __all__ = [
     "rfm_table",
     "save_model",
     "segment_profiles",
+    "score_groups",
     "select_k",
     "snake_data",
     "strategy_table",
@@ -239,7 +244,13 @@ def evaluate_k(
     silhouette_sample: int | None = 5000,
     random_state: int = 0,
 ) -> pd.DataFrame:
-    """Score each number of clusters by elbow, silhouette and stability across seeds.
+    """Score each number of clusters by elbow, silhouette and stability under resampling.
+
+    Stability is measured on the delivered procedure: for each k, K-Means with ``n_init``
+    starts is refitted on ``n_seeds`` bootstrap resamples of the customers, each refit
+    assigns every original customer, and the adjusted Rand index (ARI) compares that
+    partition with the fit on all customers. A k whose partition changes when the
+    customers are resampled cannot be handed over as a fixed list of segments.
 
     Parameters
     ----------
@@ -248,42 +259,53 @@ def evaluate_k(
     ks : iterable of int
         Candidate numbers of clusters (each >= 2).
     n_seeds : int
-        Single-start K-Means fits per k (seeds ``random_state + 0 .. n_seeds - 1``)
-        whose pairwise adjusted Rand index measures stability.
+        Bootstrap resamples per k (the same resamples for every k).
     n_init : int
-        Starts of the main fit per k (used for inertia and silhouette).
+        K-Means starts of every fit: the main fit per k (inertia, silhouette) and each
+        refit on a resample.
     silhouette_sample : int or None
         Customers sampled for the silhouette (None: all).
     random_state : int
-        Seed of the main K-Means fit per k, first seed of the stability fits, and seed of
-        the silhouette's customer sample.
+        Seed of the main K-Means fit per k, of the resamples (refit ``s`` uses K-Means
+        seed ``random_state + s``), and of the silhouette's customer sample.
 
     Returns
     -------
     DataFrame
-        One row per k: ``k``, ``inertia``, ``silhouette``, ``stability_ari`` (mean
-        pairwise ARI), ``stability_min_ari``.
+        One row per k: ``k``, ``inertia``, ``silhouette``, ``stability_ari`` (mean ARI
+        between the full fit and the resample refits), ``stability_min_ari``.
     """
     X = make_pipeline(2)[:-1].fit_transform(_features(rfm))
     sample = None if silhouette_sample is None else min(silhouette_sample, len(X))
+    rng = np.random.default_rng(random_state)
+    resamples = [rng.integers(0, len(X), len(X)) for _ in range(n_seeds)]
     with _one_thread():
         return pd.DataFrame(
-            [_score_k(X, int(k), n_seeds, n_init, sample, random_state) for k in ks]
+            [_score_k(X, int(k), resamples, n_init, sample, random_state) for k in ks]
         )
 
 
 def _score_k(
-    X: np.ndarray, k: int, n_seeds: int, n_init: int, sample: int | None, random_state: int
+    X: np.ndarray,
+    k: int,
+    resamples: list[np.ndarray],
+    n_init: int,
+    sample: int | None,
+    random_state: int,
 ) -> dict[str, float]:
     """One row of :func:`evaluate_k`."""
     if not 2 <= k < len(X):
         raise ValueError(f"k must be between 2 and {len(X) - 1} (customers - 1), got {k}")
     main = KMeans(n_clusters=k, n_init=n_init, random_state=random_state).fit(X)
-    labels = [
-        KMeans(n_clusters=k, n_init=1, random_state=random_state + s).fit_predict(X)
-        for s in range(n_seeds)
+    aris = [
+        adjusted_rand_score(
+            main.labels_,
+            KMeans(n_clusters=k, n_init=n_init, random_state=random_state + s)
+            .fit(X[rows])
+            .predict(X),
+        )
+        for s, rows in enumerate(resamples)
     ]
-    aris = [adjusted_rand_score(a, b) for a, b in itertools.combinations(labels, 2)]
     silhouette = silhouette_score(X, main.labels_, sample_size=sample, random_state=random_state)
     return {
         "k": k,
@@ -329,7 +351,8 @@ def select_k(
         Most segments; default the number of segments defined in ``segments.yml``
         (each cluster needs its own name and strategy).
     min_stability : float
-        Minimum mean adjusted Rand index across seeds.
+        Minimum stability (mean adjusted Rand index under resampling, see
+        :func:`evaluate_k`).
 
     Returns
     -------
@@ -689,7 +712,9 @@ def next_period_outcomes(
     return out
 
 
-def next_period_table(segment: pd.Series, outcomes: pd.DataFrame) -> pd.DataFrame:
+def next_period_table(
+    segment: pd.Series, outcomes: pd.DataFrame, *, total_revenue: float | None = None
+) -> pd.DataFrame:
     """Next-period behaviour per segment (rows in the segment order).
 
     Parameters
@@ -698,13 +723,18 @@ def next_period_table(segment: pd.Series, outcomes: pd.DataFrame) -> pd.DataFram
         Segment of each customer (categorical keeps the best-first order).
     outcomes : DataFrame
         Output of :func:`next_period_outcomes`, same index.
+    total_revenue : float, optional
+        Revenue of the whole later period, including customers first seen in it; when
+        given, ``share_all_next_revenue`` is added.
 
     Returns
     -------
     DataFrame
         ``customers``, ``came_back`` (rate) with its 95% Wilson ``came_back_low`` /
         ``came_back_high``, ``orders_next`` and ``spend_next`` (means per customer),
-        ``spend_per_returner``, ``share_customers`` and ``share_next_revenue``.
+        ``spend_per_returner``, ``share_customers``, ``share_next_revenue`` (share of
+        the later revenue of the customers in ``outcomes``) and, with
+        ``total_revenue``, ``share_all_next_revenue``.
     """
     data = outcomes.assign(segment=segment)
     grouped = data.groupby("segment", observed=True, sort=True)
@@ -723,9 +753,96 @@ def next_period_table(segment: pd.Series, outcomes: pd.DataFrame) -> pd.DataFram
     out["share_customers"] = out["customers"] / out["customers"].sum()
     total = out["revenue_next"].sum()
     out["share_next_revenue"] = out["revenue_next"] / total if total > 0 else np.nan
+    if total_revenue is not None:
+        out["share_all_next_revenue"] = (
+            out["revenue_next"] / total_revenue if total_revenue > 0 else np.nan
+        )
     out = out.drop(columns=["returned", "revenue_next"])
     out.index = out.index.astype(str)
     return out
+
+
+def score_groups(
+    score: pd.Series,
+    sizes: Any,
+    *,
+    labels: Any = None,
+    tiebreak: pd.Series | None = None,
+) -> pd.Series:
+    """Cut customers ranked by a score into consecutive groups of given sizes, best first.
+
+    The naive baseline of a segmentation: rank customers by a simple score and cut the
+    ranking into groups as large as the segments, so that both are compared on equal
+    group sizes.
+
+    Parameters
+    ----------
+    score : Series
+        Higher = better (e.g. the classic RFM sum score of :func:`quintile_scores`).
+    sizes : sequence of int
+        Group sizes, best group first; they must add up to ``len(score)``.
+    labels : sequence of str, optional
+        Group names, best first (default ``"1"``, ``"2"``, ...).
+    tiebreak : Series, optional
+        Second ranking key (higher = better) for customers with equal scores; remaining
+        ties go by ascending index, so the result never depends on the row order.
+
+    Returns
+    -------
+    Series
+        Ordered categorical group of each customer, same index as ``score``.
+
+    Raises
+    ------
+    ValueError
+        Sizes that do not add up to the number of customers, a negative size, or a
+        number of labels different from the number of sizes.
+    """
+    sizes = [int(n) for n in sizes]
+    labels = [str(i + 1) for i in range(len(sizes))] if labels is None else list(labels)
+    if len(labels) != len(sizes):
+        raise ValueError(f"{len(labels)} labels for {len(sizes)} group sizes")
+    if min(sizes, default=0) < 0 or sum(sizes) != len(score):
+        raise ValueError(f"group sizes {sizes} must be >= 0 and add up to {len(score)} customers")
+    keys = pd.DataFrame({"score": score.to_numpy(dtype=float)}, index=score.index)
+    keys["tiebreak"] = 0.0 if tiebreak is None else tiebreak.reindex(score.index).to_numpy(float)
+    ranked = keys.sort_index(kind="stable").sort_values(
+        ["score", "tiebreak"], ascending=False, kind="stable"
+    )
+    group = np.repeat(np.arange(len(sizes)), sizes)
+    out = pd.Series(
+        pd.Categorical.from_codes(group, categories=labels, ordered=True), index=ranked.index
+    )
+    return out.reindex(score.index).rename("group")
+
+
+def budget_order_holds(
+    table: pd.DataFrame, *, rules: dict[str, Any] | None = None, metric: str = "spend_next"
+) -> bool:
+    """Whether the planned budget order holds in the measured next period.
+
+    True when every segment with a higher planned budget level (``segments.yml``) has a
+    higher ``metric`` than every segment with a lower level; segments that share a level
+    are not compared with each other.
+
+    Parameters
+    ----------
+    table : DataFrame
+        Output of :func:`next_period_table` (index: segment names).
+    rules : dict, optional
+        Parsed ``segments.yml``.
+    metric : str
+        Column compared, default the mean next-period spend per customer.
+
+    Returns
+    -------
+    bool
+    """
+    rules = _rules(rules)
+    levels = list(rules["budget_levels"])
+    level = {s["name"]: levels.index(s["budget"]) for s in rules["segments"]}
+    rows = [(level[name], float(value)) for name, value in table[metric].items()]
+    return all(va > vb for (la, va), (lb, vb) in itertools.permutations(rows, 2) if la < lb)
 
 
 @dataclass
@@ -740,13 +857,19 @@ class NextPeriodCheck:
         :func:`evaluate_k` on the early period (empty when ``k`` was given).
     model : SegmentModel
     customers : DataFrame
-        Early RFM, segment, quintile score, value score and next-period outcomes.
+        Early RFM, segment, quintile score, value score, RFM score group and next-period
+        outcomes.
     table : DataFrame
-        :func:`next_period_table`.
+        :func:`next_period_table` per segment.
+    score_table : DataFrame
+        :func:`next_period_table` per RFM score group of the same sizes (the baseline).
     summary : dict
         Headline figures: best and worst segment (by the a-priori order), their return
-        rates and spend, the difference with a 95% interval, and the AUC of "came back"
-        for the segment value score and the classic RFM sum score.
+        rates and spend, the difference with a 95% interval, the overall return rate,
+        the same figures for the RFM score groups, the AUC of "came back" for the
+        segment value score, the classic RFM sum score and each of R, F, M alone, the
+        followed customers' share of all later revenue and whether the planned budget
+        order holds.
     """
 
     split: pd.Timestamp
@@ -755,25 +878,34 @@ class NextPeriodCheck:
     model: SegmentModel
     customers: pd.DataFrame
     table: pd.DataFrame
+    score_table: pd.DataFrame
     summary: dict[str, Any]
 
 
-def _summary(customers: pd.DataFrame, table: pd.DataFrame, model: SegmentModel) -> dict[str, Any]:
+def _ratio(a: float, b: float) -> float:
+    return float(a / b) if b > 0 else float("inf")
+
+
+def _summary(
+    customers: pd.DataFrame,
+    table: pd.DataFrame,
+    score_table: pd.DataFrame,
+    model: SegmentModel,
+    later_revenue: float,
+) -> dict[str, Any]:
     best, worst = table.index[0], table.index[-1]
     p1, p2 = table.loc[best, "came_back"], table.loc[worst, "came_back"]
     n1, n2 = table.loc[best, "customers"], table.loc[worst, "customers"]
     diff = p1 - p2
     half = 1.96 * np.sqrt(p1 * (1 - p1) / n1 + p2 * (1 - p2) / n2)
     came = customers["came_back"].astype(int)
-    planned = {s["name"]: s["budget"] for s in model.rules["segments"]}
-    levels = list(model.rules["budget_levels"])
-    plan_rank = table.index.map(lambda s: levels.index(planned[s])).to_numpy(dtype=float)
-    spend_rank = table["spend_next"].rank(ascending=False).to_numpy()
+    followed = float(customers["spend_next"].sum())
     return {
         "k": model.n_clusters,
         "customers": len(customers),
         "best_segment": best,
         "worst_segment": worst,
+        "came_back_overall": float(came.mean()),
         "best_came_back": float(p1),
         "worst_came_back": float(p2),
         "came_back_diff": float(diff),
@@ -781,14 +913,21 @@ def _summary(customers: pd.DataFrame, table: pd.DataFrame, model: SegmentModel) 
         "came_back_diff_high": float(diff + half),
         "best_spend_next": float(table.loc[best, "spend_next"]),
         "worst_spend_next": float(table.loc[worst, "spend_next"]),
-        "spend_ratio": float(table.loc[best, "spend_next"] / table.loc[worst, "spend_next"])
-        if table.loc[worst, "spend_next"] > 0
-        else float("inf"),
+        "spend_ratio": _ratio(table.loc[best, "spend_next"], table.loc[worst, "spend_next"]),
+        "score_best_came_back": float(score_table["came_back"].iloc[0]),
+        "score_worst_came_back": float(score_table["came_back"].iloc[-1]),
+        "score_spend_ratio": _ratio(
+            score_table["spend_next"].iloc[0], score_table["spend_next"].iloc[-1]
+        ),
         "auc_segment": float(roc_auc_score(came, customers["value_score"])),
         "auc_rfm_score": float(roc_auc_score(came, customers["rfm_score"])),
-        "budget_rank_agreement": float(
-            pd.Series(plan_rank).corr(pd.Series(spend_rank), method="spearman")
-        ),
+        "auc_recency": float(roc_auc_score(came, -customers["recency"])),
+        "auc_frequency": float(roc_auc_score(came, customers["frequency"])),
+        "auc_monetary": float(roc_auc_score(came, customers["monetary"])),
+        "best_share_next": float(table.loc[best, "share_next_revenue"]),
+        "best_share_all_next": float(table.loc[best, "share_all_next_revenue"]),
+        "followed_revenue_share": followed / later_revenue if later_revenue > 0 else np.nan,
+        "budget_order_holds": budget_order_holds(table, rules=model.rules),
     }
 
 
@@ -797,6 +936,7 @@ def next_period_check(
     *,
     split: Any,
     end: Any = None,
+    early: pd.DataFrame | None = None,
     k: int | None = None,
     ks: Any = range(2, 9),
     min_k: int = 3,
@@ -811,15 +951,23 @@ def next_period_check(
 ) -> NextPeriodCheck:
     """Segment on the period before ``split``, then measure ``[split, end)`` per segment.
 
-    The whole recipe (RFM at snapshot ``split``, choice of k unless given, K-Means,
-    naming) sees only the early period, so the later period is a fair test.
+    The recipe (RFM at snapshot ``split``, choice of k unless given, K-Means, naming)
+    sees only the early period, so the later period is a fair test. The same customers
+    are also cut into groups of the segments' sizes by the classic RFM sum score
+    (:func:`score_groups`, ties by spend), the naive baseline the segments must beat.
 
     Parameters
     ----------
     tx : DataFrame
-        Cleaned, normalised transactions covering both periods.
+        Cleaned, normalised transactions covering both periods; the later period's
+        behaviour and total revenue are read from it.
     split, end : date-like
         Start and (exclusive) end of the later period.
+    early : DataFrame, optional
+        The early period's log as it could be cleaned at the split, that is
+        ``clean_transactions(raw, before=split)``, so that no cancellation dated on or
+        after the split removes an early purchase. Default: ``tx`` (cleaned with the
+        whole log, which lets later cancellations reach back).
     k : int, optional
         Number of clusters; default chosen by :func:`select_k`.
     ks, min_k, max_k, min_stability, n_seeds, n_init, silhouette_sample, random_state
@@ -830,8 +978,8 @@ def next_period_check(
     segment_keys : iterable of str, optional
         Name the early-period clusters only with these segments, typically the
         ``cluster_keys`` of the delivered (full-period) fit, so that both fits use one
-        name per segment. Only the names are shared: the early fit still sees the early
-        period only. ``max_k`` defaults to their number.
+        name per segment. ``max_k`` defaults to their number, so with ``min_k`` equal to
+        it k is in effect taken from the delivered fit: pass ``k`` explicitly to say so.
 
     Returns
     -------
@@ -844,7 +992,7 @@ def next_period_check(
         raise DataValidationError(f"end date {end_ts.date()} must be after split {split.date()}")
     if not (tx["date"] >= split).any():
         raise DataValidationError(f"split date {split.date()}: no transaction on or after it")
-    rfm = rfm_table(tx, snapshot=split)
+    rfm = rfm_table(tx if early is None else early, snapshot=split)
     scores = pd.DataFrame()
     if k is None:
         if max_k is None:
@@ -872,8 +1020,21 @@ def next_period_check(
     customers["value_score"] = (
         customers["segment"].astype(str).map(model.value_scores()).astype(float)
     )
+    later = tx.loc[tx["date"] >= split]
+    if end_ts is not None:
+        later = later.loc[later["date"] < end_ts]
+    later_revenue = float(later["amount"].sum())
     customers = customers.join(next_period_outcomes(tx, rfm.index, start=split, end=end_ts))
-    table = next_period_table(customers["segment"], customers)
+    table = next_period_table(customers["segment"], customers, total_revenue=later_revenue)
+    customers["score_group"] = score_groups(
+        customers["rfm_score"],
+        table["customers"],
+        labels=[f"RFM score group {i + 1}" for i in range(len(table))],
+        tiebreak=customers["monetary"],
+    )
+    score_table = next_period_table(
+        customers["score_group"], customers, total_revenue=later_revenue
+    )
     return NextPeriodCheck(
         split=split,
         end=end_ts,
@@ -881,7 +1042,8 @@ def next_period_check(
         model=model,
         customers=customers,
         table=table,
-        summary=_summary(customers, table, model),
+        score_table=score_table,
+        summary=_summary(customers, table, score_table, model, later_revenue),
     )
 
 
@@ -893,7 +1055,7 @@ def plot_k_selection(scores: pd.DataFrame, *, metric: str, ax, chosen: int | Non
     labels = {
         "inertia": "inertia (within-cluster sum of squares)",
         "silhouette": "silhouette (higher = better separated)",
-        "stability_ari": "stability: mean ARI across seeds",
+        "stability_ari": "stability under resampling (mean ARI)",
     }
     ax.plot(scores["k"], scores[metric], marker="o", color="tab:blue")
     if chosen is not None:
@@ -906,13 +1068,18 @@ def plot_k_selection(scores: pd.DataFrame, *, metric: str, ax, chosen: int | Non
 
 
 def plot_snake(snake: pd.DataFrame, *, ax):
-    """Snake plot: one line per segment across standardised log R, F, M."""
-    for segment, row in snake.iterrows():
-        ax.plot(list(snake.columns), row.to_numpy(), marker="o", label=segment)
+    """Snake plot: one line per segment across standardised log R, F, M, up = better.
+
+    Recency is drawn with its sign reversed and labelled "recentness", so that on all
+    three axes a higher point means a more valuable customer.
+    """
+    shown = snake.assign(recency=-snake["recency"]).rename(columns={"recency": "recentness"})
+    for segment, row in shown.iterrows():
+        ax.plot(list(shown.columns), row.to_numpy(), marker="o", label=segment)
     ax.axhline(0, color="grey", linewidth=0.8)
-    ax.set_ylabel("mean of standardised log1p value")
-    ax.set_xlabel("recency is days since last purchase: lower is better")
-    ax.legend(title="segment", loc="best")
+    ax.set_ylabel("segment mean, standard deviations (log1p)")
+    ax.set_xlabel("recentness = minus recency: up is better on all three")
+    ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.2), ncol=min(len(shown), 3))
     return ax
 
 
@@ -927,14 +1094,26 @@ def plot_segment_sizes(profiles: pd.DataFrame, *, ax):
     return ax
 
 
-def plot_rfm_by_segment(segmented: pd.DataFrame, *, feature: str, ax):
-    """Box plot of one of R, F, M per segment on a log scale."""
+#: Default y labels of :func:`plot_rfm_by_segment`.
+_RFM_LABELS = {
+    "recency": "days since last purchase",
+    "frequency": "invoices",
+    "monetary": "total spend",
+}
+
+
+def plot_rfm_by_segment(segmented: pd.DataFrame, *, feature: str, ax, ylabel: str | None = None):
+    """Box plot of one of R, F, M per segment on a log scale, with its own y label.
+
+    ``ylabel`` overrides the default (e.g. to name the currency); "(log scale)" is added.
+    """
     order = list(segmented["segment"].cat.categories)
     data = [segmented.loc[segmented["segment"] == s, feature].to_numpy() for s in order]
     ax.boxplot(data, showfliers=False)
     ax.set_xticks(range(1, len(order) + 1), order, rotation=20)
     ax.set_yscale("log")
     ax.set_title(feature)
+    ax.set_ylabel(f"{ylabel or _RFM_LABELS.get(feature, feature)} (log scale)")
     return ax
 
 
@@ -948,8 +1127,18 @@ def plot_quintile_comparison(table: pd.DataFrame, *, ax):
     return ax
 
 
-def plot_next_period(table: pd.DataFrame, *, metric: str = "came_back", ax, label: str = ""):
-    """Bars of a :func:`next_period_table` column per segment (with CI for ``came_back``)."""
+def plot_next_period(
+    table: pd.DataFrame,
+    *,
+    metric: str = "came_back",
+    ax,
+    label: str = "",
+    overall: float | None = None,
+):
+    """Bars of a :func:`next_period_table` column per segment (with CI for ``came_back``).
+
+    ``overall``, when given, is drawn as a dashed line (e.g. the rate of all customers).
+    """
     x = np.arange(len(table))
     values = table[metric].to_numpy()
     if metric == "came_back":
@@ -965,6 +1154,10 @@ def plot_next_period(table: pd.DataFrame, *, metric: str = "came_back", ax, labe
     else:
         ax.bar(x, values, color="tab:green")
         ax.set_ylabel(metric.replace("_", " "))
+    if overall is not None:
+        text = f"{overall:.0%}" if metric == "came_back" else f"{overall:,.0f}"
+        ax.axhline(overall, color="black", linestyle="--", linewidth=1, label=f"all: {text}")
+        ax.legend(loc="upper right")
     ax.set_xticks(x, table.index, rotation=20)
     if label:
         ax.set_title(label)

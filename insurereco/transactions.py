@@ -11,7 +11,8 @@ cancellation, the cancellations themselves, lines without a customer, non-positi
 quantities, non-positive prices (or amounts), non-product stock codes (postage, fees,
 manual adjustments; the list is data in ``insurereco/rules/segments.yml``) and exact
 duplicates, and returns a log of how many
-rows each step removed and why. Steps whose column is absent (CDNOW has no stock code)
+rows each step removed and why. With ``before=`` it cleans the log as it was known on
+that date, so that a backtest's early period is not cleaned with later cancellations. Steps whose column is absent (CDNOW has no stock code)
 remove nothing, so the same pipeline reads UCI Online Retail and CDNOW.
 """
 
@@ -280,7 +281,7 @@ CLEANING_STEPS: tuple[tuple[str, str, Callable[[pd.DataFrame], pd.Series]], ...]
 
 
 def clean_transactions(
-    tx: pd.DataFrame, *, steps: Any = None, source: str = "transactions"
+    tx: pd.DataFrame, *, steps: Any = None, before: Any = None, source: str = "transactions"
 ) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Run the cleaning steps on a normalised log and record what each removed.
 
@@ -290,6 +291,10 @@ def clean_transactions(
         Normalised transactions (see :func:`normalise_transactions`).
     steps : iterable of str, optional
         Names of the :data:`CLEANING_STEPS` to run (in their fixed order); default all.
+    before : date-like, optional
+        Clean the log as it was known on this date: only lines dated strictly before it
+        are read, so no cancellation dated on or after it can remove an earlier purchase.
+        Use it for an early period that must not see the future (a backtest).
     source : str
         Name used in the error message.
 
@@ -325,6 +330,11 @@ def clean_transactions(
     unknown = [name for name in chosen if name not in known]
     if unknown:
         raise ValueError(f"unknown cleaning step(s) {unknown}; known: {known}")
+    if before is not None:
+        cutoff = pd.Timestamp(before)
+        tx = tx.loc[tx["date"] < cutoff]
+        if tx.empty:
+            raise DataValidationError(f"{source}: no transaction before {cutoff.date()}")
     rows = [_row("raw", "rows read", 0, tx)]
     current = tx
     for name, reason, mask in CLEANING_STEPS:

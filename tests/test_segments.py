@@ -109,6 +109,27 @@ def test_evaluate_and_select_k_find_three_clear_groups():
     assert seg.elbow_k(scores) in (2, 3)
 
 
+def test_stability_is_measured_by_resampling_customers():
+    # no cluster structure: refits on bootstrap resamples cut the cloud elsewhere
+    rng = np.random.default_rng(0)
+    noise = pd.DataFrame(
+        {
+            "recency": rng.integers(1, 400, 450),
+            "frequency": rng.integers(1, 30, 450),
+            "monetary": rng.uniform(10, 5000, 450),
+        }
+    )
+    scores = seg.evaluate_k(noise, ks=[3], n_seeds=5, random_state=0)
+    assert scores["stability_ari"].item() < 0.9
+    assert scores["stability_min_ari"].item() <= scores["stability_ari"].item()
+    # same seed, same numbers (the resamples are seeded)
+    again = seg.evaluate_k(noise, ks=[3], n_seeds=5, random_state=0)
+    pd.testing.assert_frame_equal(scores, again)
+    # three clear groups survive any resample
+    clear = seg.evaluate_k(three_groups(), ks=[3], n_seeds=5, n_init=3)
+    assert clear["stability_ari"].item() == pytest.approx(1.0)
+
+
 def test_select_k_refuses_when_nothing_is_stable():
     scores = pd.DataFrame(
         {"k": [2, 3], "inertia": [2.0, 1.0], "silhouette": [0.5, 0.4], "stability_ari": [0.5, 0.5]}
@@ -151,10 +172,10 @@ def test_next_period_check_uses_the_delivered_names(cdnow_like):
         cdnow_like,
         split="1997-07-01",
         end="1998-07-01",
-        ks=range(2, 6),
-        n_seeds=3,
+        k=len(delivered),
         segment_keys=delivered,
     )
+    assert check.scores.empty  # k taken from the delivered fit, not re-chosen
     assert set(check.model.cluster_keys) == set(delivered)
     names = {s["key"]: s["name"] for s in load_segment_rules()["segments"]}
     assert list(check.table.index) == [n for k, n in names.items() if k in set(delivered)]
@@ -209,6 +230,78 @@ def test_next_period_outcomes_of_the_hand_made_log(clean_log):
     assert out.loc["200"].tolist() == [False, 0, 0.0]
 
 
+def test_score_groups_cut_the_ranking_into_the_given_sizes():
+    score = pd.Series([3, 9, 5, 9, 1, 5], index=["a", "b", "c", "d", "e", "f"])
+    spend = pd.Series([1.0, 2.0, 7.0, 5.0, 0.0, 3.0], index=score.index)
+    groups = seg.score_groups(score, [2, 3, 1], labels=["top", "mid", "bottom"], tiebreak=spend)
+    # ranking: d (9, spend 5), b (9, 2), c (5, 7), f (5, 3), a (3), e (1)
+    assert groups.to_dict() == {
+        "a": "mid",
+        "b": "top",
+        "c": "mid",
+        "d": "top",
+        "e": "bottom",
+        "f": "mid",
+    }
+    assert list(groups.cat.categories) == ["top", "mid", "bottom"]
+    # without a tie-break, ties go by index: b before d, c before f
+    plain = seg.score_groups(score, [1, 2, 3])
+    assert plain[["b", "d", "c"]].tolist() == ["1", "2", "2"]
+    assert plain[["f", "a", "e"]].tolist() == ["3", "3", "3"]
+    with pytest.raises(ValueError, match="add up"):
+        seg.score_groups(score, [2, 2])
+    with pytest.raises(ValueError, match="labels"):
+        seg.score_groups(score, [3, 3], labels=["x"])
+
+
+def test_budget_order_holds_only_across_levels():
+    # Champions and Loyal share the high budget, Lost has the low one
+    table = pd.DataFrame({"spend_next": [100.0, 150.0, 10.0]}, index=["Champions", "Loyal", "Lost"])
+    assert seg.budget_order_holds(table)  # the tie inside "high" is not compared
+    assert not seg.budget_order_holds(table.assign(spend_next=[100.0, 5.0, 10.0]))
+    # a later segment out-spending the planned higher level breaks the order
+    assert not seg.budget_order_holds(table.assign(spend_next=[100.0, 150.0, 120.0]))
+
+
+def test_next_period_table_shares_of_followed_and_of_all_revenue():
+    segment = pd.Series(
+        pd.Categorical(["A", "A", "B", "B"], categories=["A", "B"], ordered=True),
+        index=list("wxyz"),
+    )
+    outcomes = pd.DataFrame(
+        {
+            "came_back": [True, True, True, False],
+            "orders_next": [2, 1, 1, 0],
+            "spend_next": [40.0, 20.0, 20.0, 0.0],
+        },
+        index=list("wxyz"),
+    )
+    table = seg.next_period_table(segment, outcomes, total_revenue=100.0)
+    assert table["came_back"].tolist() == [1.0, 0.5]
+    assert table["spend_next"].tolist() == [30.0, 10.0]
+    assert table["share_next_revenue"].tolist() == pytest.approx([0.75, 0.25])
+    # new customers brought the other 20 of the later period's 100
+    assert table["share_all_next_revenue"].tolist() == pytest.approx([0.6, 0.2])
+    assert "share_all_next_revenue" not in seg.next_period_table(segment, outcomes)
+
+
+def test_next_period_check_can_read_the_early_period_as_known_at_the_split():
+    tx = from_online_retail(hand_made_raw())
+    full = clean_transactions(tx)[0]
+    early = clean_transactions(tx, before="2011-01-20")[0]
+    # cleaned with the whole log, the mug of 2011-01-18 is gone (cancelled on the 21st)
+    leaky = seg.next_period_check(full, split="2011-01-20", k=2)
+    fair = seg.next_period_check(full, split="2011-01-20", early=early, k=2)
+    assert leaky.customers.loc["100", "monetary"] == pytest.approx(8.0)
+    assert fair.customers.loc["100", "monetary"] == pytest.approx(11.0)
+    assert fair.customers.loc["100", "frequency"] == 2
+    # behaviour after the split comes from the full log: 100 bought for 10 on 1 February,
+    # 200 did not come back, and new customer 300 brought 17 of the 27 later revenue
+    assert fair.customers["spend_next"].to_dict() == {"100": 10.0, "200": 0.0}
+    assert fair.summary["followed_revenue_share"] == pytest.approx(10 / 27)
+    assert fair.summary["came_back_overall"] == pytest.approx(0.5)
+
+
 def test_wilson_interval_matches_statsmodels():
     low, high = seg.wilson_interval([0, 7, 50], [10, 20, 50])
     ref = [proportion_confint(s, n, method="wilson") for s, n in [(0, 10), (7, 20), (50, 50)]]
@@ -229,20 +322,39 @@ def test_next_period_check_separates_best_and_worst(cdnow_like):
     assert 0.5 < summary["auc_segment"] <= 1 and 0.5 < summary["auc_rfm_score"] <= 1
     assert (table["came_back_low"] <= table["came_back"]).all()
     assert table["share_next_revenue"].sum() == pytest.approx(1.0)
+    # a closed cohort: every later purchase is by a customer known at the split
+    assert summary["followed_revenue_share"] == pytest.approx(1.0)
+    assert table["share_all_next_revenue"].sum() == pytest.approx(1.0)
+    # the baseline: RFM score groups of the same sizes
+    scored = check.score_table
+    assert scored["customers"].tolist() == table["customers"].tolist()
+    assert summary["score_best_came_back"] == scored["came_back"].iloc[0]
+    assert summary["score_best_came_back"] > summary["score_worst_came_back"]
+    for key in ("auc_recency", "auc_frequency", "auc_monetary"):
+        assert 0.5 < summary[key] <= 1
+    assert isinstance(summary["budget_order_holds"], bool)
 
 
 @pytest.mark.parametrize("random_state", [0, 1, 3, 4])
 def test_the_online_retail_stand_in_segments_stably_across_seeds(random_state):
-    # the chapter's smoke steps on the demo stand-in: before the generator had customer
-    # types, the early-period fit with the delivered names had no stable k for seeds 0 and 4
-    fit = dict(ks=range(2, 7), n_seeds=3, n_init=3, silhouette_sample=1500)
-    raw = make_online_retail_like(1500, random_state=random_state)
-    log = clean_transactions(from_online_retail(raw))[0]
+    # the chapter's smoke steps on the demo stand-in: the delivered fit must find a
+    # stable k, and the early-period fit with its k and names must order the segments
+    fit = dict(n_seeds=5, n_init=3, silhouette_sample=1500)
+    tx = from_online_retail(make_online_retail_like(1500, random_state=random_state))
+    log = clean_transactions(tx)[0]
+    early = clean_transactions(tx, before="2011-06-01")[0]
     rfm = seg.rfm_table(log)
-    k = seg.select_k(seg.evaluate_k(rfm, random_state=random_state, **fit), min_k=3)
+    scores = seg.evaluate_k(rfm, ks=range(2, 7), random_state=random_state, **fit)
+    k = seg.select_k(scores, min_k=3)
     delivered = seg.fit_segments(rfm, k=k, n_init=3, random_state=random_state).cluster_keys
     check = seg.next_period_check(
-        log, split="2011-06-01", segment_keys=delivered, random_state=random_state, **fit
+        log,
+        split="2011-06-01",
+        early=early,
+        k=k,
+        segment_keys=delivered,
+        n_init=3,
+        random_state=random_state,
     )
     assert check.table["came_back"].is_monotonic_decreasing
     assert check.summary["came_back_diff_low"] > 0
@@ -296,9 +408,9 @@ def test_plot_helpers_return_their_axes():
         lambda ax: seg.plot_k_selection(scores, metric="silhouette", ax=ax, chosen=3),
         lambda ax: seg.plot_snake(seg.snake_data(segmented), ax=ax),
         lambda ax: seg.plot_segment_sizes(seg.segment_profiles(segmented), ax=ax),
-        lambda ax: seg.plot_rfm_by_segment(segmented, feature="monetary", ax=ax),
+        lambda ax: seg.plot_rfm_by_segment(segmented, feature="monetary", ax=ax, ylabel="GBP"),
         lambda ax: seg.plot_quintile_comparison(seg.quintile_comparison(segmented), ax=ax),
-        lambda ax: seg.plot_next_period(table, metric="came_back", ax=ax),
+        lambda ax: seg.plot_next_period(table, metric="came_back", ax=ax, overall=0.5),
         lambda ax: seg.plot_next_period(table, metric="spend_next", ax=ax, label="x"),
     ]
     for call, ax in zip(calls, axes.flat, strict=False):
@@ -317,6 +429,36 @@ def test_recorded_chapter_figures(recorded_metrics):
         assert names == m["segment_order"]
     assert sorted(m["segment_order"]) == sorted(m["segments"])
     assert m["retail_next"]["worst_segment"] == m["segment_order"][-1]
+    if m["is_demo"]:
+        return
+    # the delivered k is the only stable one from 3 up, and k = 4 is close on silhouette
+    assert m["k"] == 3
+    assert m["stability_ari"] == pytest.approx(0.93, abs=0.03)
+    assert m["stability_ari"] >= 0.9 > max(m["stability_by_k"][str(k)] for k in (4, 5, 6))
+    assert m["silhouette"] == pytest.approx(0.340, abs=0.005)
+    assert m["silhouette_by_k"]["4"] == pytest.approx(0.336, abs=0.005)
+    # the early period is cleaned as known at the split (no later cancellations)
+    assert m["retail_future_cancelled_lines"] == 444
+    r = m["retail_next"]
+    assert r["customers"] == 2713
+    assert r["best_came_back"] == pytest.approx(0.971, abs=0.01)
+    assert r["worst_came_back"] == pytest.approx(0.556, abs=0.02)
+    assert r["came_back_overall"] == pytest.approx(0.708, abs=0.01)
+    # Champions' share of the revenue of known customers, and of all later revenue
+    assert r["followed_revenue_share"] == pytest.approx(0.772, abs=0.005)
+    assert r["best_share_next"] == pytest.approx(0.612, abs=0.02)
+    assert r["best_share_all_next"] == pytest.approx(0.472, abs=0.02)
+    # "about as well as a simple RFM score": top-bottom gaps within 5 points
+    assert r["score_best_came_back"] == pytest.approx(0.973, abs=0.01)
+    assert r["score_worst_came_back"] == pytest.approx(0.559, abs=0.02)
+    gap = r["best_came_back"] - r["worst_came_back"]
+    assert abs(gap - (r["score_best_came_back"] - r["score_worst_came_back"])) <= 0.05
+    assert r["auc_rfm_score"] >= r["auc_segment"] == pytest.approx(0.70, abs=0.01)
+    assert r["budget_order_holds"] is True
     if not m["cdnow_is_demo"]:
-        assert m["cdnow_next"]["customers"] == 23500
-        assert m["cdnow_next"]["came_back_diff_low"] > 0
+        c = m["cdnow_next"]
+        assert c["customers"] == 23500
+        assert c["came_back_diff_low"] > 0
+        assert c["followed_revenue_share"] > 0.999  # a closed cohort
+        assert c["best_came_back"] == pytest.approx(0.792, abs=0.01)
+        assert c["score_best_came_back"] == pytest.approx(0.780, abs=0.01)

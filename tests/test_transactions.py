@@ -93,6 +93,23 @@ def test_each_cleaning_step_removes_its_row_and_says_why():
     assert log["customers_left"].iloc[-1] == 3
 
 
+def test_cleaning_as_of_a_date_ignores_later_cancellations():
+    tx = from_online_retail(hand_made_raw())
+    # the mug bought on 2011-01-18 is cancelled on 2011-01-21: seen from 2011-01-20 the
+    # cancellation has not happened yet, so the purchase stays
+    early, log = clean_transactions(tx, before="2011-01-20")
+    assert log.set_index("step").loc["reversed purchases", "rows_removed"] == 0
+    assert log.set_index("step").loc["raw", "rows_left"] == 8  # lines dated before the 20th
+    assert early["date"].max() < pd.Timestamp("2011-01-20")
+    by_customer = early.groupby("customer_id")["amount"].sum()
+    assert by_customer.to_dict() == {"100": pytest.approx(5.0 + 3.0 + 3.0), "200": 10.0}
+    # seen from the day after the cancellation, the purchase is reversed
+    later, _ = clean_transactions(tx, before="2011-01-22")
+    assert later.groupby("customer_id")["amount"].sum()["100"] == pytest.approx(8.0)
+    with pytest.raises(DataValidationError, match="no transaction before"):
+        clean_transactions(tx, before="2010-01-01")
+
+
 def test_cleaning_everything_away_is_an_error():
     raw = hand_made_raw()
     raw["CustomerID"] = pd.array([None] * len(raw), dtype="Int64")
