@@ -169,9 +169,11 @@ def check_unique(df: pd.DataFrame, column: str, *, source: str) -> None:
     """Raise if ``column`` has duplicated values."""
     duplicated = df[column].duplicated(keep=False)
     if duplicated.any():
-        examples = ", ".join(map(str, df.loc[duplicated, column].unique()[:3]))
+        repeated = df.loc[duplicated, column].unique()
+        examples = ", ".join(map(str, repeated[:3]))
         raise DataValidationError(
-            f"{source}: column {column} has {int(duplicated.sum())} duplicated value(s), e.g. {examples}"
+            f"{source}: column {column} has {len(repeated)} value(s) on more than one row "
+            f"({int(duplicated.sum())} rows), e.g. {examples}"
         )
 
 

@@ -23,6 +23,7 @@ import argparse
 import ast
 import datetime
 import os
+import shutil
 import sys
 import tempfile
 from collections.abc import Iterable
@@ -36,6 +37,7 @@ from insurereco.data import PROJECT_ROOT
 __all__ = [
     "BOOK_CHAPTERS",
     "NOTEBOOKS_DIR",
+    "ChapterFailed",
     "PROFILES",
     "chapter_names",
     "execute_notebook",
@@ -46,6 +48,21 @@ __all__ = [
 ]
 
 NOTEBOOKS_DIR = PROJECT_ROOT / "notebooks"
+
+
+class ChapterFailed(RuntimeError):
+    """A chapter's cell raised: which chapter, which cell, the error, and where the
+    notebook executed up to the error was kept."""
+
+    def __init__(self, name: str, error, kept: Path) -> None:
+        self.name, self.kept = name, kept
+        self.ename, self.evalue = error.ename, error.evalue
+        super().__init__(
+            f"{name}: cell [{error.exec_count}] raised {error.ename}: {error.evalue} "
+            f"(the notebook run up to the error: {kept})"
+        )
+
+
 BOOK_CHAPTERS = PROJECT_ROOT / "book" / "chapters"
 PROFILES = ("full", "smoke")
 
@@ -120,7 +137,9 @@ def execute_notebook(
     The notebook runs with the project root as working directory; ``parameters``
     override the profile's parameters, which override the notebook defaults. The run
     writes into a temporary folder beside the output and replaces the output only when
-    every cell succeeded: a failed run leaves the previous chapter (and the book) as it was.
+    every cell succeeded: a failed run leaves the previous chapter (and the book) as it was,
+    keeps the notebook run up to the error in the temporary folder of the system, and
+    raises :class:`ChapterFailed`.
 
     Parameters
     ----------
@@ -149,17 +168,22 @@ def execute_notebook(
     os.environ.setdefault("PYDEVD_DISABLE_FILE_VALIDATION", "1")
     with tempfile.TemporaryDirectory(dir=output_dir, prefix=f".running-{name}-") as scratch:
         partial = Path(scratch) / output.name
-        pm.execute_notebook(
-            str(notebooks_dir / f"{name}.ipynb"),
-            str(partial),
-            parameters=params,
-            cwd=str(PROJECT_ROOT),
-            kernel_name="python3",
-            progress_bar=False,
-            log_output=False,
-            report_mode=False,
-            kernel_manager_class=_ipc_kernel_manager(),
-        )
+        try:
+            pm.execute_notebook(
+                str(notebooks_dir / f"{name}.ipynb"),
+                str(partial),
+                parameters=params,
+                cwd=str(PROJECT_ROOT),
+                kernel_name="python3",
+                progress_bar=False,
+                log_output=False,
+                report_mode=False,
+                kernel_manager_class=_ipc_kernel_manager(),
+            )
+        except pm.PapermillExecutionError as exc:
+            kept = Path(tempfile.gettempdir()) / f"insurereco-failed-{name}.ipynb"
+            shutil.copyfile(partial, kept)
+            raise ChapterFailed(name, exc, kept) from exc
         _fold_code(partial)
         os.replace(partial, output)
     return output
@@ -214,7 +238,9 @@ def _kind(value: Any) -> str | None:
         return None
     if isinstance(value, bool):
         return "true or false"
-    if isinstance(value, int | float):
+    if isinstance(value, int):
+        return "a whole number"
+    if isinstance(value, float):
         return "a number"
     if isinstance(value, str):
         return "text"
@@ -227,7 +253,7 @@ def _kind(value: Any) -> str | None:
 
 #: Kinds of the type names a parameters cell may declare in a ``# type:`` comment.
 _TYPE_KINDS = {
-    "int": "a number",
+    "int": "a whole number",
     "float": "a number",
     "str": "text",
     "bool": "true or false",
@@ -268,7 +294,10 @@ def _check_overrides(names: list[str], overrides: dict[str, Any], notebooks_dir:
             )
         for key, value in overrides.items():
             expected = _expected_kinds(known[key])
-            if expected and value is not None and _kind(value) not in expected:
+            kind = _kind(value)
+            if kind == "a whole number" and "a number" in expected:
+                kind = "a number"  # 5 for a parameter that takes 5.0
+            if expected and value is not None and kind not in expected:
                 raise ValueError(
                     f"--set {key}={value!r}: {name} expects {' or '.join(sorted(expected))} "
                     f"here (default {known[key]['default']})"
@@ -364,6 +393,9 @@ def main(argv: list[str] | None = None) -> int:
     except ValueError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
+    except ChapterFailed as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
     return 0
 
 

@@ -100,8 +100,9 @@ def test_contacts_take_up_scales_probabilities_before_the_action_rule(files, cap
     plain, low = files["folder"] / "plain.csv", files["folder"] / "low.csv"
     assert cli.main([*base, "--out", str(plain)]) == 0
     capsys.readouterr()
-    assert cli.main([*base, "--out", str(low), "--take-up", "0.05"]) == 0
-    assert "so that first offers average 0.05" in capsys.readouterr().out
+    everyone = str(len(files["masked"]))  # a pilot on the whole file
+    assert cli.main([*base, "--out", str(low), "--take-up", "0.05", "--pilot-top", everyone]) == 0
+    assert f"so that the top {int(everyone):,} first offers average 0.05" in capsys.readouterr().out
     plain = pd.read_csv(plain, keep_default_na=False)
     low = pd.read_csv(low, keep_default_na=False)
     # same offers and reasons; only the assumed acceptance and what follows from it change
@@ -213,7 +214,10 @@ BAD_CUSTOMERS = {
     "missing_column": (lambda d: d.drop(columns=["branch_code"]), "missing column(s) branch_code"),
     "missing_product": (lambda d: d.drop(columns=["QBOL"]), "QBOL"),
     "flag_not_01": (lambda d: d.assign(RVSZ="2"), "RVSZ must hold 0/1"),
-    "duplicate_ids": (lambda d: pd.concat([d, d.head(2)]), "duplicated"),
+    "duplicate_ids": (
+        lambda d: pd.concat([d, d.head(2)]),
+        "2 value(s) on more than one row (4 rows)",
+    ),
     "empty_file": (lambda d: "", "empty"),
     "header_only": (lambda d: d.head(0), "no rows"),
 }
@@ -245,27 +249,49 @@ def test_bad_contact_options_fail_cleanly(files, capsys):
     base = ["contacts", "--model", str(files["model"]), "--customers", str(files["customers"])]
     _expect_failure(files, capsys, [*base, "--top-k", "0"], "--top-k")
     _expect_failure(files, capsys, [*base, "--budget", "-1"], "--budget")
-    _expect_failure(files, capsys, [*base, "--take-up", "0"], "--take-up must be in (0, 1]")
-    _expect_failure(files, capsys, [*base, "--take-up", "1.5"], "--take-up must be in (0, 1]")
-    _expect_failure(files, capsys, [*base, "--pilot-top", "5"], "go with --take-up")
-    _expect_failure(files, capsys, [*base, "--take-up", "0.1", "--pilot-top", "0"], "--pilot-top")
+    pilot = ["--pilot-top", "5"]
+    _expect_failure(files, capsys, [*base, "--take-up", "0", *pilot], "--take-up must be in (0, 1]")
+    _expect_failure(
+        files, capsys, [*base, "--take-up", "1.5", *pilot], "--take-up must be in (0, 1]"
+    )
+    _expect_failure(files, capsys, [*base, *pilot], "--take-up and --pilot-top go together")
+    _expect_failure(
+        files, capsys, [*base, "--take-up", "0.1"], "--take-up and --pilot-top go together"
+    )
+    too_many = str(len(files["masked"]) + 1)
+    for bad in ("0", too_many):
+        _expect_failure(files, capsys, [*base, "--take-up", "0.1", "--pilot-top", bad],
+                        f"--pilot-top must be between 1 and the {len(files['masked']):,} customers")  # fmt: skip
     _expect_failure(files, capsys, [*base, "--value-per-sale", "-5"], "value_per_sale")
     _expect_failure(files, capsys, [*base, "--exclude", "QBOL", "NOPE"], "unknown product(s) NOPE")
 
 
-def test_contacts_leave_out_the_never_offered_products_unless_told(files):
+def test_contacts_leave_out_the_never_offered_products_unless_told(files, capsys):
     assert never_offered_products() == ("RVSZ", "K6QO")
     base = ["contacts", "--model", str(files["model"]), "--customers", str(files["customers"]),
             "--top-k", "3"]  # fmt: skip
-    offered = {}
-    for name, extra in {"default": [], "all": ["--exclude"], "qbol": ["--exclude", "QBOL"]}.items():
+    offered, said = {}, {}
+    runs = {
+        "default": [],
+        "all": ["--offer-all"],
+        "qbol": ["--exclude", "QBOL"],
+        "all_but_qbol": ["--offer-all", "--exclude", "QBOL"],
+    }
+    for name, extra in runs.items():
         out = files["folder"] / f"offers_{name}.csv"
         assert cli.main([*base, "--out", str(out), *extra]) == 0
+        said[name] = capsys.readouterr().out
         offered[name] = pd.read_csv(out, keep_default_na=False)
-    assert not offered["default"]["product"].isin(["RVSZ", "K6QO"]).any()
-    assert offered["all"]["product"].isin(["RVSZ", "K6QO"]).any()
-    assert "QBOL" not in set(offered["qbol"]["product"])
-    assert offered["qbol"]["product"].isin(["RVSZ", "K6QO"]).any()
+    dominant = ["RVSZ", "K6QO"]
+    assert not offered["default"]["product"].isin(dominant).any()
+    assert said["default"].rstrip().endswith("never offered: RVSZ, K6QO")
+    assert offered["all"]["product"].isin(dominant).any()
+    assert said["all"].rstrip().endswith("never offered: none")
+    # --exclude adds to the rules file's list
+    assert not offered["qbol"]["product"].isin(["QBOL", *dominant]).any()
+    assert said["qbol"].rstrip().endswith("never offered: RVSZ, K6QO, QBOL")
+    assert "QBOL" not in set(offered["all_but_qbol"]["product"])
+    assert offered["all_but_qbol"]["product"].isin(dominant).any()
 
 
 def test_fit_learns_from_unlabelled_customers(files, capsys):
@@ -327,3 +353,20 @@ def test_round_trip_on_zimnat_matches_the_sample_submission(zimnat_paths, tmp_pa
     # exactly one product is missing per customer: the open probabilities sum to one
     open_mass = sub["Label"].where(~held, 0).to_numpy().reshape(-1, len(PRODUCTS)).sum(axis=1)
     assert open_mass == pytest.approx(np.ones(len(open_mass)), abs=1e-4)
+
+
+def test_a_missing_output_folder_is_refused_before_any_work(files, capsys):
+    missing = files["folder"] / "no-such-folder"
+    runs = {
+        "fit": ["fit", "--train", str(files["train"]), "--model", str(missing / "m.joblib")],
+        "predict": ["predict", "--model", str(files["model"]), "--customers",
+                    str(files["customers"]), "--out", str(missing / "s.csv")],
+        "contacts": ["contacts", "--model", str(files["model"]), "--customers",
+                     str(files["customers"]), "--out", str(missing / "c.csv")],
+    }  # fmt: skip
+    for argv in runs.values():
+        assert cli.main(argv) == 2
+        said = capsys.readouterr()
+        assert f"output folder {missing} does not exist" in said.err
+        assert said.out == ""  # refused before reading, fitting or scoring anything
+    assert not missing.exists()

@@ -63,7 +63,10 @@ def test_default_search_order(monkeypatch):
         (lambda df: df.assign(extra=1), r"unexpected column\(s\) extra"),
         (lambda df: df.assign(RVSZ=df["RVSZ"].replace(1, 2)), r"column RVSZ must hold 0/1 flags"),
         (lambda df: df.assign(K6QO="yes"), r"column K6QO must hold 0/1 flags; found yes"),
-        (lambda df: pd.concat([df, df.head(1)]), r"column ID has 2 duplicated value"),
+        (
+            lambda df: pd.concat([df, df.head(1)]),
+            r"column ID has 1 value\(s\) on more than one row \(2 rows\)",
+        ),
         (lambda df: df.assign(join_date="2019-13-45"), r"column join_date has \d+ unparsable date"),
         (lambda df: df.assign(birth_year="old"), r"birth_year must hold whole years"),
         (lambda df: df.assign(marital_status="Z"), r"column marital_status"),

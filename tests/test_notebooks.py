@@ -11,6 +11,7 @@ import pytest
 
 from insurereco.notebooks import (
     NOTEBOOKS_DIR,
+    ChapterFailed,
     _check_overrides,
     chapter_names,
     execute_notebook,
@@ -112,9 +113,10 @@ def test_overrides_are_read_as_yaml():
         ("ALLOW_SYNTHETIC=1", "expects true or false"),
         ("RETAIL_SPLIT=2011", "expects text"),
         # None defaults: the kind declared in the line's "# type:" comment
-        ("K=three", "expects a number"),
+        ("K=three", "expects a whole number"),
+        ("N_SEEDS=2.5", "expects a whole number"),
         ("SNAPSHOT=20111201", "expects text"),
-        ("SAMPLE_CUSTOMERS=[100]", "expects a number"),
+        ("SAMPLE_CUSTOMERS=[100]", "expects a whole number"),
     ],
 )
 def test_an_override_of_another_kind_than_the_default_is_refused(pair, expected, tmp_path, capsys):
@@ -179,12 +181,47 @@ def test_an_override_reaches_the_chapter(tmp_path, capfd):
 def test_a_failed_run_leaves_the_previous_chapter_as_it_was(tmp_path):
     previous = tmp_path / "00_judging_success.ipynb"
     previous.write_text("the chapter of the last good run")
-    with pytest.raises(papermill.PapermillExecutionError, match="treatment_rate equals"):
+    with pytest.raises(ChapterFailed, match="treatment_rate equals") as failed:
         execute_notebook(  # a contact rate equal to the control rate cannot be sized
             "00_judging_success",
             profile="smoke",
             output_dir=tmp_path,
             parameters={"CONTACT_RATE": 0.02, "CONTROL_RATE": 0.02, "METRICS_DIR": str(tmp_path)},
         )
+    assert isinstance(failed.value.__cause__, papermill.PapermillExecutionError)
     assert previous.read_text() == "the chapter of the last good run"
     assert [p.name for p in tmp_path.iterdir()] == [previous.name]
+    # the run up to the error is kept for inspection, outside the book
+    kept = nbformat.read(failed.value.kept, as_version=4)
+    errors = [o for c in kept.cells for o in c.get("outputs", []) if o.output_type == "error"]
+    assert len(errors) == 1 and "treatment_rate equals" in errors[0]["evalue"]
+
+
+@pytest.mark.notebooks
+def test_a_failed_chapter_says_so_in_one_line(tmp_path, capsys):
+    code = main(["run", "--profile", "smoke", "--only", "00_judging_success",
+                 "--output-dir", str(tmp_path), "--metrics-dir", str(tmp_path),
+                 "--set", "CONTACT_RATE=0.02", "--set", "CONTROL_RATE=0.02"])  # fmt: skip
+    err = capsys.readouterr().err.strip().splitlines()
+    assert code == 1
+    assert err[-1].startswith("error: 00_judging_success: cell [")
+    assert "treatment_rate equals" in err[-1] and "insurereco-failed-00_judging_success" in err[-1]
+
+
+@pytest.mark.parametrize("name", CHAPTERS)
+def test_the_book_chapter_was_executed_from_the_current_source(name):
+    """A chapter in book/chapters/ is its notebook run as it is now, not an older version."""
+    from insurereco.notebooks import BOOK_CHAPTERS
+    from insurereco.reporting import is_ci
+
+    built = BOOK_CHAPTERS / f"{name}.ipynb"
+    if not built.is_file():
+        if is_ci():
+            pytest.fail(f"{built} missing: make report builds it")
+        pytest.skip("the book has not been built")
+    source = nbformat.read(NOTEBOOKS_DIR / f"{name}.ipynb", as_version=4)
+    executed = nbformat.read(built, as_version=4)
+    ran = [c for c in executed.cells if "injected-parameters" not in c.metadata.get("tags", [])]
+    assert [c.source for c in ran] == [c.source for c in source.cells], (
+        f"{built} was executed from another version of notebooks/{name}.ipynb: rerun it"
+    )

@@ -7,13 +7,14 @@
 * ``predict --model PATH --customers PATH --out PATH``: Zindi submission, one row per
   customer and product (``ID X PCODE``, ``Label``), held products 1.
 * ``contacts --model PATH --customers PATH --out PATH [--top-k K] [--cost-per-contact C]
-  [--value-per-sale V] [--budget N] [--take-up RATE [--pilot-top N]] [--exclude PRODUCT ...]``:
-  ranked recommendations with expected value, the contact decision and the top reasons in
-  words. ``--take-up`` scales the probabilities (the chance a product is the missing one) to
-  the extra take-up a pilot measured (contacted minus control group) on its customers, the
-  ``--pilot-top`` first of the ranking, before the action rule. Products listed under
-  ``never_offer`` in ``rules/campaign.yml`` (the two almost everyone holds) are not offered
-  unless ``--exclude`` names others (``--exclude`` alone: offer every product).
+  [--value-per-sale V] [--budget N] [--take-up RATE --pilot-top N] [--exclude PRODUCT ...]
+  [--offer-all]``: ranked recommendations with expected value, the contact decision and the
+  top reasons in words. ``--take-up`` scales the probabilities (the chance a product is the
+  missing one) to the extra take-up a pilot measured (contacted minus control group) on its
+  customers, the ``--pilot-top`` first of the ranking, before the action rule. Products
+  listed under ``never_offer`` in ``rules/campaign.yml`` (the two almost everyone holds) and
+  those named by ``--exclude`` are not offered; ``--offer-all`` offers the ``never_offer``
+  products too.
 
 Bad input raises :class:`~insurereco.errors.DataValidationError`; the CLI prints one
 line and exits 2, and no output file is written (outputs go through a temporary file
@@ -99,11 +100,17 @@ def read_customers(path: str | os.PathLike, schema: dict) -> pd.DataFrame:
     return customers
 
 
-def _atomic_write(path: str | os.PathLike, write: Callable[[BinaryIO], None]) -> Path:
-    """Call ``write(handle)`` on a temporary binary file beside ``path``, then rename it."""
+def _output_path(path: str | os.PathLike) -> Path:
+    """``path`` as a Path; raises when its folder does not exist (checked before any work)."""
     path = Path(path)
     if not path.parent.is_dir():
         raise DataValidationError(f"{path}: output folder {path.parent} does not exist")
+    return path
+
+
+def _atomic_write(path: str | os.PathLike, write: Callable[[BinaryIO], None]) -> Path:
+    """Call ``write(handle)`` on a temporary binary file beside ``path``, then rename it."""
+    path = _output_path(path)
     with atomic_path(path) as tmp, tmp.open("wb") as out:
         write(out)
     return path
@@ -272,6 +279,7 @@ def _load(args) -> tuple[object, dict, pd.DataFrame]:
 
 def run_fit(args) -> None:
     """``insurereco fit``: fit on ``--train`` and save to ``--model``."""
+    _output_path(args.model)
     train = read_portfolio(args.train)
     if len(train) < 50:
         raise DataValidationError(f"{args.train}: {len(train)} customers; need at least 50 to fit")
@@ -298,6 +306,7 @@ def run_fit(args) -> None:
 
 def run_predict(args) -> None:
     """``insurereco predict``: write the Zindi submission for ``--customers``."""
+    _output_path(args.out)
     model, _, customers = _load(args)
     _atomic_write(args.out, lambda out: _write_submission(model, customers, out))
     n_products = len(model.products)
@@ -308,20 +317,28 @@ def run_predict(args) -> None:
 def run_contacts(args) -> None:
     """``insurereco contacts``: write the ranked contact list for ``--customers``."""
     _check_options(args.top_k, args.budget)
+    _output_path(args.out)
     if args.take_up is not None and not 0 < args.take_up <= 1:
         raise DataValidationError(f"--take-up must be in (0, 1], got {args.take_up}")
-    if args.pilot_top is not None and (args.take_up is None or args.pilot_top < 1):
+    if (args.take_up is None) != (args.pilot_top is None):
         raise DataValidationError(
-            f"--pilot-top must be at least 1 and go with --take-up, got {args.pilot_top}"
+            "--take-up and --pilot-top go together: the uplift a pilot measured and how many "
+            "top-ranked customers it was measured on"
         )
     model, _, customers = _load(args)
+    if args.pilot_top is not None and not 1 <= args.pilot_top <= len(customers):
+        raise DataValidationError(
+            f"--pilot-top must be between 1 and the {len(customers):,} customers of "
+            f"{args.customers}, got {args.pilot_top}"
+        )
     params = load_campaign_parameters(
         cost_per_contact=args.cost_per_contact, value_per_sale=args.value_per_sale
     )
-    if args.exclude is None:  # the rules file's list, as far as this model knows the products
-        excluded = tuple(p for p in never_offered_products() if p in model.products)
-    else:  # checked by contact_list, before anything is written
-        excluded = tuple(args.exclude)
+    # the rules file's list (as far as this model knows the products), unless --offer-all,
+    # and --exclude's products (checked by contact_list, before anything is written)
+    never = () if args.offer_all else never_offered_products()
+    known_never = [p for p in never if p in model.products]
+    excluded = tuple(dict.fromkeys([*known_never, *(args.exclude or ())]))
     tables = [
         contact_list(
             model,
@@ -337,17 +354,18 @@ def run_contacts(args) -> None:
     scaled = ""
     if args.take_up is not None:  # over the whole file, not chunk by chunk
         scale = price_offers(table, params, take_up=args.take_up, pilot_top=args.pilot_top)
-        over = f"the top {args.pilot_top:,} " if args.pilot_top else ""
         scaled = (
-            f"; probabilities x {scale:.3g} so that {over}first offers average {args.take_up:g}"
+            f"; probabilities x {scale:.3g} so that the top {args.pilot_top:,} first offers "
+            f"average {args.take_up:g}"
         )
     if args.budget is not None:
         _apply_budget(table, args.budget)
     text = table.to_csv(index=False, float_format="%.6g", lineterminator="\n")
     _atomic_write(args.out, lambda out: out.write(text.encode("utf-8")))
     n_contacts = int((table["action"] == ACTION_CONTACT).sum())
+    left_out = ", ".join(excluded) or "none"
     print(f"wrote {len(table):,} offers for {len(customers):,} customers to {args.out}; "
-          f"{n_contacts:,} contacts proposed{scaled}")  # fmt: skip
+          f"{n_contacts:,} contacts proposed{scaled}; never offered: {left_out}")  # fmt: skip
 
 
 def _check_options(top_k: int, budget: int | None) -> None:
@@ -406,12 +424,21 @@ def register(subparsers) -> None:
         parser.add_argument("--model", required=True, help="model file written by fit")
         parser.add_argument("--customers", required=True, help="customer CSV (Test.csv layout)")
         parser.add_argument("--out", required=True, help="output CSV")
-    contacts.add_argument("--top-k", type=int, default=3, help="offers listed per customer")
     contacts.add_argument(
-        "--cost-per-contact", type=float, default=None, help="default: rules/campaign.yml"
+        "--top-k", type=int, default=3, help="offers listed per customer (default 3)"
     )
     contacts.add_argument(
-        "--value-per-sale", type=float, default=None, help="default: rules/campaign.yml"
+        "--cost-per-contact",
+        type=float,
+        default=None,
+        help="default: cost_per_contact in rules/campaign.yml",
+    )
+    contacts.add_argument(
+        "--value-per-sale",
+        type=float,
+        default=None,
+        help="value of a sale of a product without its own entry under product_values "
+        "(default: value_per_sale in rules/campaign.yml)",
     )
     contacts.add_argument(
         "--budget", type=int, default=None, help="contact at most N customers (by profit)"
@@ -432,16 +459,21 @@ def register(subparsers) -> None:
         type=int,
         default=None,
         metavar="N",
-        help="with --take-up: the pilot's customers were the N first of this file's ranking "
-        "by first offer (default: every customer)",
+        help="with --take-up (required with it): the pilot's customers were the N first of "
+        "this file's ranking by first offer",
     )
     contacts.add_argument(
         "--exclude",
-        nargs="*",
+        nargs="+",
         default=None,
         metavar="PRODUCT",
-        help="products never offered (default: never_offer in rules/campaign.yml, the two "
-        "almost everyone holds; --exclude alone offers every product)",
+        help="products never offered, besides never_offer in rules/campaign.yml (the two "
+        "almost everyone holds)",
+    )
+    contacts.add_argument(
+        "--offer-all",
+        action="store_true",
+        help="offer the never_offer products of rules/campaign.yml too",
     )
     contacts.add_argument(
         "--exact-reasons",
