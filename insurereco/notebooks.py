@@ -49,10 +49,22 @@ __all__ = [
 
 NOTEBOOKS_DIR = PROJECT_ROOT / "notebooks"
 
+BOOK_CHAPTERS = PROJECT_ROOT / "book" / "chapters"
+PROFILES = ("full", "smoke")
+
 
 class ChapterFailed(RuntimeError):
-    """A chapter's cell raised: which chapter, which cell, the error, and where the
-    notebook executed up to the error was kept."""
+    """A cell of a chapter raised.
+
+    Attributes
+    ----------
+    name : str
+        The chapter.
+    ename, evalue : str
+        The error's type and message.
+    kept : Path
+        The notebook as run up to the error, kept for inspection.
+    """
 
     def __init__(self, name: str, error, kept: Path) -> None:
         self.name, self.kept = name, kept
@@ -61,10 +73,6 @@ class ChapterFailed(RuntimeError):
             f"{name}: cell [{error.exec_count}] raised {error.ename}: {error.evalue} "
             f"(the notebook run up to the error: {kept})"
         )
-
-
-BOOK_CHAPTERS = PROJECT_ROOT / "book" / "chapters"
-PROFILES = ("full", "smoke")
 
 
 def chapter_names(notebooks_dir: Path = NOTEBOOKS_DIR) -> list[str]:

@@ -157,9 +157,9 @@ def contact_list(
     value: calibrated probability x value of a sale of the product (``value_per_sale``,
     or its entry in ``product_values``; by probability alone when every product is
     worth the same). The action rule: only the rank-1 product, the most actionable
-    offer, can be offered, and only when ``probability x value > cost_per_contact``. With ``budget``, at most that
-    many customers are contacted, those with the highest expected profit. Products in
-    ``exclude`` are never listed, like products already held.
+    offer, can be offered, and only when ``probability x value > cost_per_contact``.
+    With ``budget``, at most that many customers are contacted, those with the highest
+    expected profit. Products in ``exclude`` are never listed, like products already held.
 
     Parameters
     ----------
@@ -252,7 +252,8 @@ def price_offers(
     take_up : float, optional
         Scale the probabilities so that the first offers average this take-up.
     pilot_top : int, optional
-        ... over the ``pilot_top`` highest first offers (default: all of them).
+        The take-up was measured on the ``pilot_top`` highest first offers (default: on
+        all of them).
 
     Returns
     -------
