@@ -114,10 +114,8 @@ class CampaignParameters:
             ``value_per_sale``).
         """
         products = np.asarray(products, dtype=object)
-        values = np.full(products.shape, float(self.value_per_sale))
-        for product, value in self.product_values.items():
-            values[products == product] = float(value)
-        return values
+        own = pd.Series(products.ravel()).map(dict(self.product_values)).astype(float)
+        return own.fillna(float(self.value_per_sale)).to_numpy().reshape(products.shape)
 
     @property
     def break_even(self) -> float:
@@ -176,7 +174,10 @@ def never_offered_products() -> tuple[str, ...]:
 
 
 def load_campaign_parameters(
-    *, cost_per_contact: float | None = None, value_per_sale: float | None = None
+    *,
+    cost_per_contact: float | None = None,
+    value_per_sale: float | None = None,
+    product_values: Mapping[str, float] | None = None,
 ) -> CampaignParameters:
     """Read the business parameters from ``insurereco/rules/campaign.yml``.
 
@@ -186,6 +187,8 @@ def load_campaign_parameters(
         Overrides of the file's values (``None`` keeps the file's value), e.g.
         from a notebook parameter. The file's ``product_values`` (a value per sale for
         single products) still apply on top of ``value_per_sale``.
+    product_values : mapping of str to float, optional
+        Replaces the file's ``product_values``.
 
     Returns
     -------
@@ -197,11 +200,13 @@ def load_campaign_parameters(
         If the file lacks a key or holds a negative or non-numeric value.
     """
     rules = _rules()
-    product_values = rules.get("product_values") or {}
-    if not isinstance(product_values, dict):
+    given = product_values is not None
+    if not given:
+        product_values = rules.get("product_values") or {}
+    if not isinstance(product_values, Mapping):
+        source = "the given parameters" if given else f"rules/{_RULES_FILE}"
         raise DataValidationError(
-            f"rules/{_RULES_FILE}: product_values must map product codes to values, "
-            f"got {product_values!r}"
+            f"{source}: product_values must map product codes to values, got {product_values!r}"
         )
     overrides = {"cost_per_contact": cost_per_contact, "value_per_sale": value_per_sale}
     values = {}
@@ -214,6 +219,16 @@ def load_campaign_parameters(
         except (TypeError, ValueError):
             raise DataValidationError(f"{source}: {key} = {value!r} is not a number") from None
     return CampaignParameters(**values, product_values=product_values)
+
+
+def _sale_values(parameters: CampaignParameters, products, n: int) -> np.ndarray:
+    """Value of a sale of each of ``n`` offers (``value_per_sale`` without ``products``)."""
+    if products is None:
+        return np.full(n, float(parameters.value_per_sale))
+    value = parameters.value_of(products)
+    if value.shape != (n,):
+        raise DataValidationError(f"campaign: {len(value)} products for {n} scores")
+    return value
 
 
 def _check_inputs(score, accepted) -> tuple[np.ndarray, np.ndarray]:
@@ -282,6 +297,7 @@ def campaign_curve(
     order_by=None,
     n_possible: int | None = None,
     base_rate: float | None = None,
+    products=None,
     random_state: int = 0,
 ) -> pd.DataFrame:
     """Outcome of contacting the first k customers, for every k from 0 to n.
@@ -296,8 +312,9 @@ def campaign_curve(
     parameters : CampaignParameters
         Cost per contact and value per sale.
     order_by : array-like of float, optional
-        Ranking key (highest first); defaults to ``score``. Pass random numbers
-        for random targeting.
+        Ranking key (highest first); defaults to the expected value of each offer,
+        ``score`` x its value (the order of ``score`` when every sale is worth the
+        same). Pass random numbers for random targeting.
     n_possible : int, optional
         Acceptances possible in the population, the denominator of ``gain``;
         defaults to the acceptances of this ranking (gain then ends at 1).
@@ -307,6 +324,10 @@ def campaign_curve(
         Conversion that ``lift`` divides by; defaults to this list's own conversion
         when everyone is contacted. Pass one rate (for example the conversion of one
         strategy's whole list) to compare strategies whose offers differ on one scale.
+    products : array-like of str, optional
+        The product offered to each customer, each sale valued by
+        :meth:`CampaignParameters.value_of`; default: every sale is worth
+        ``value_per_sale``.
     random_state : int, default 0
         Seed of the random tie-break between equal keys. The tie-break draws
         from a stream of its own (seed ``[random_state, 1]``), so it is
@@ -327,7 +348,8 @@ def campaign_curve(
         contacted).
     """
     score, accepted = _check_inputs(score, accepted)
-    key = score if order_by is None else np.asarray(order_by, dtype=float)
+    value = _sale_values(parameters, products, len(score))
+    key = score * value if order_by is None else np.asarray(order_by, dtype=float)
     if key.shape != score.shape:
         raise DataValidationError("campaign: order_by must have the same length as score")
     tie_break = np.random.default_rng([random_state, _TIE_BREAK_STREAM]).random(len(key))
@@ -351,7 +373,7 @@ def campaign_curve(
         gain = cum_accepted / total if total else np.full(n + 1, np.nan)
         lift = conversion / rate if rate else np.full(n + 1, np.nan)
     cost = contacted * parameters.cost_per_contact
-    revenue = cum_accepted * parameters.value_per_sale
+    revenue = np.concatenate([[0.0], np.cumsum(accepted[order] * value[order])])
     return pd.DataFrame(
         {
             "contacted": contacted,
@@ -413,8 +435,8 @@ def best_depth(curve: pd.DataFrame) -> pd.Series:
     return curve.iloc[int(curve["profit"].to_numpy().argmax())]
 
 
-def action_rule(score, accepted, *, parameters: CampaignParameters) -> pd.Series:
-    """Contact exactly the customers whose ``score x value_per_sale > cost_per_contact``.
+def action_rule(score, accepted, *, parameters: CampaignParameters, products=None) -> pd.Series:
+    """Contact exactly the customers whose ``score x value of a sale > cost_per_contact``.
 
     With calibrated scores this is the profit-maximising rule: each contact
     with an acceptance probability above ``cost / value`` pays on average.
@@ -427,20 +449,25 @@ def action_rule(score, accepted, *, parameters: CampaignParameters) -> pd.Series
         Whether each customer accepted (the realised outcome), same length as ``score``.
     parameters : CampaignParameters
         Cost per contact and value per sale.
+    products : array-like of str, optional
+        The product offered to each customer, each sale valued by
+        :meth:`CampaignParameters.value_of`; default: every sale is worth
+        ``value_per_sale``.
 
     Returns
     -------
     pandas.Series
-        ``threshold`` (the break-even probability), ``contacted``,
+        ``threshold`` (the break-even probability at ``value_per_sale``), ``contacted``,
         ``share_contacted``, ``accepted``, ``expected``, ``conversion``,
         ``cost``, ``revenue`` and ``profit``.
     """
     score, accepted = _check_inputs(score, accepted)
-    chosen = parameters.worth_contacting(score)
+    value = _sale_values(parameters, products, len(score))
+    chosen = score * value > parameters.cost_per_contact  # worth_contacting, valued per offer
     contacted = int(chosen.sum())
     n_accepted = int(accepted[chosen].sum())
     cost = contacted * parameters.cost_per_contact
-    revenue = n_accepted * parameters.value_per_sale
+    revenue = float((accepted[chosen] * value[chosen]).sum())
     return pd.Series(
         {
             "threshold": parameters.break_even,
@@ -570,6 +597,7 @@ def take_up_scenarios(
     take_up_rates: Sequence[float],
     parameters: CampaignParameters,
     top: int | None = None,
+    products=None,
 ) -> pd.DataFrame:
     """What the action rule would do if real offers were taken up less than the scores say.
 
@@ -592,6 +620,10 @@ def take_up_scenarios(
     top : int, optional
         The rates are measured on the ``top`` highest scores (a pilot on the top of the
         ranking); default: on all customers.
+    products : array-like of str, optional
+        The product offered to each customer, each sale valued by
+        :meth:`CampaignParameters.value_of`; default: every sale is worth
+        ``value_per_sale``.
 
     Returns
     -------
@@ -602,12 +634,14 @@ def take_up_scenarios(
         ``expected_revenue`` and ``expected_profit``.
     """
     score = np.asarray(score, dtype=float)
+    value = _sale_values(parameters, products, len(score))
     rows = []
     for rate in take_up_rates:
         scale = take_up_scale(score, take_up=rate, top=top)
         scaled = np.minimum(score * scale, 1.0)
-        chosen = parameters.worth_contacting(scaled)
+        chosen = scaled * value > parameters.cost_per_contact
         expected = float(scaled[chosen].sum())
+        revenue = float((scaled[chosen] * value[chosen]).sum())
         cost = float(chosen.sum() * parameters.cost_per_contact)
         rows.append(
             {
@@ -618,8 +652,8 @@ def take_up_scenarios(
                 "expected_accepted": expected,
                 "contacted_rate": expected / chosen.sum() if chosen.any() else np.nan,
                 "cost": cost,
-                "expected_revenue": expected * parameters.value_per_sale,
-                "expected_profit": expected * parameters.value_per_sale - cost,
+                "expected_revenue": revenue,
+                "expected_profit": revenue - cost,
             }
         )
     return pd.DataFrame(rows)

@@ -271,8 +271,12 @@ def test_product_values_choose_the_most_actionable_offer(monkeypatch):
     monkeypatch.setattr(campaign, "_rules", lambda: dict(rules))
     loaded = load_campaign_parameters(value_per_sale=200)
     assert loaded.value_per_sale == 200 and dict(loaded.product_values) == {"B": 400}
+    given = load_campaign_parameters(product_values={"A": 50})  # replaces the file's
+    assert dict(given.product_values) == {"A": 50}
+    with pytest.raises(DataValidationError, match="given parameters: product_values must map"):
+        load_campaign_parameters(product_values=[50])
     monkeypatch.setattr(campaign, "_rules", lambda: {**rules, "product_values": [400]})
-    with pytest.raises(DataValidationError, match="product_values must map"):
+    with pytest.raises(DataValidationError, match="campaign.yml: product_values must map"):
         load_campaign_parameters()
 
 
@@ -414,6 +418,26 @@ def test_campaign_notebook_responds_to_business_parameters(tmp_path):
     assert cheap["best_profit"] > default["best_profit"]
 
 
+@pytest.mark.notebooks
+def test_campaign_notebook_offers_the_most_actionable_product(tmp_path):
+    """A product worth ten times the others is offered more often, and profits follow."""
+    import json
+
+    from insurereco.notebooks import execute_notebook
+
+    results = {}
+    for label, values in (("equal", {}), ("qbol", {"QBOL": 1000})):
+        folder = tmp_path / label
+        folder.mkdir()
+        params = {"PRODUCT_VALUES": values, "METRICS_DIR": str(folder)}
+        execute_notebook("06_campaign", profile="smoke", output_dir=folder, parameters=params)
+        results[label] = json.loads((folder / "06_campaign.json").read_text())
+    equal, qbol = results["equal"], results["qbol"]
+    assert qbol["product_values"] == {"QBOL": 1000} and equal["product_values"] == {}
+    assert qbol["offers_by_product"].get("QBOL", 0) > equal["offers_by_product"].get("QBOL", 0)
+    assert qbol["rule_contacts"] > equal["rule_contacts"]
+
+
 def test_outside_by_chance_reads_counts_against_a_binomial():
     miss = 0.0455  # 2 (1 - Phi(2))
     one_of_20 = outside_by_chance(20, 1)
@@ -472,3 +496,28 @@ def test_bundles_and_bundle_gaps_hand_checked():
     assert gaps.index.tolist() == [7, 8, 9, 10]
     assert gaps.tolist() == [False, True, True, False]  # A without B; B without A
     assert not bundle_gaps(masked, pairs.iloc[:0]).any()
+
+
+def test_the_simulation_values_each_sale_by_its_product():
+    params = CampaignParameters(10, 100, product_values={"B": 400})
+    score = np.array([0.5, 0.2, 0.04])
+    accepted = np.array([1, 0, 1])
+    products = ["A", "B", "B"]  # expected values 50, 80, 16: order 2nd, 1st, 3rd
+    curve = campaign_curve(score, accepted, parameters=params, products=products)
+    assert curve["score"].iloc[1:].tolist() == [0.2, 0.5, 0.04]
+    assert curve["revenue"].tolist() == [0, 0, 100, 500]
+    assert curve["profit"].tolist() == [0, -10, 80, 470]
+    # without products every sale is worth 100, in the order of the scores
+    plain = campaign_curve(score, accepted, parameters=params)
+    assert plain["revenue"].tolist() == [0, 100, 100, 200]
+    # the rule contacts 0.5 x 100 = 50, 0.2 x 400 = 80 and 0.04 x 400 = 16, all > 10
+    rule = action_rule(score, accepted, parameters=params, products=products)
+    assert (rule["contacted"], rule["revenue"], rule["profit"]) == (3, 500.0, 470.0)
+    assert action_rule(score, accepted, parameters=params)["contacted"] == 2  # 4 < 10
+    scenarios = take_up_scenarios(
+        score, take_up_rates=[0.0508], parameters=params, products=products
+    ).iloc[0]  # scale 0.0508 / 0.2467 = 0.206: scores 0.103, 0.041, 0.008
+    assert scenarios["contacted"] == 2  # 10.3 and 16.5 > 10; 3.3 is not
+    assert scenarios["expected_revenue"] == pytest.approx(0.206 * (0.5 * 100 + 0.2 * 400), rel=1e-2)
+    with pytest.raises(DataValidationError, match="2 products for 3 scores"):
+        campaign_curve(score, accepted, parameters=params, products=["A", "B"])
