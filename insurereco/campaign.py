@@ -137,7 +137,18 @@ class CampaignParameters:
             worth ``value_per_sale``.
         """
         value = self.value_per_sale if products is None else self.value_of(products)
-        return np.asarray(score, dtype=float) * value > self.cost_per_contact
+        return self.pays(np.asarray(score, dtype=float) * value)
+
+    def pays(self, expected_value) -> np.ndarray:
+        """The action rule on valued offers: ``True`` where ``expected_value > cost_per_contact``.
+
+        Parameters
+        ----------
+        expected_value : array-like of float
+            Chance of a sale x value of a sale, per offer. At exactly the cost, a
+            contact does not pay.
+        """
+        return np.asarray(expected_value, dtype=float) > self.cost_per_contact
 
     def incremental_profit(self, uplift) -> np.ndarray | float:
         """Profit per contact when contacting adds ``uplift`` to the acceptance rate.
@@ -463,7 +474,7 @@ def action_rule(score, accepted, *, parameters: CampaignParameters, products=Non
     """
     score, accepted = _check_inputs(score, accepted)
     value = _sale_values(parameters, products, len(score))
-    chosen = score * value > parameters.cost_per_contact  # worth_contacting, valued per offer
+    chosen = parameters.pays(score * value)
     contacted = int(chosen.sum())
     n_accepted = int(accepted[chosen].sum())
     cost = contacted * parameters.cost_per_contact
@@ -518,7 +529,7 @@ def bundles(
             "partner": b,
             "holders": int(holders[i]),
             "confidence": both[i, j] / holders[i],
-        }  # fmt: skip
+        }
         for i, a in enumerate(products)
         for j, b in enumerate(products)
         if i != j and holders[i] >= min_holders and both[i, j] >= min_confidence * holders[i]
@@ -639,7 +650,7 @@ def take_up_scenarios(
     for rate in take_up_rates:
         scale = take_up_scale(score, take_up=rate, top=top)
         scaled = np.minimum(score * scale, 1.0)
-        chosen = scaled * value > parameters.cost_per_contact
+        chosen = parameters.pays(scaled * value)
         expected = float(scaled[chosen].sum())
         revenue = float((scaled[chosen] * value[chosen]).sum())
         cost = float(chosen.sum() * parameters.cost_per_contact)

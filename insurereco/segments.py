@@ -695,10 +695,8 @@ def next_period_outcomes(
         ``spend_next`` (float).
     """
     start = _timestamp(start, what="next-period start")
-    later = tx.loc[tx["date"] >= start]
-    if end is not None:
-        later = later.loc[later["date"] < _timestamp(end, what="next-period end")]
-    grouped = later.groupby("customer_id")
+    end = None if end is None else _timestamp(end, what="next-period end")
+    grouped = _period(tx, start, end).groupby("customer_id")
     out = pd.DataFrame(
         {
             "orders_next": grouped["invoice_id"].nunique(),
@@ -710,6 +708,12 @@ def next_period_outcomes(
     out.insert(0, "came_back", out["orders_next"] > 0)
     out.index.name = customers.name
     return out
+
+
+def _period(tx: pd.DataFrame, start: pd.Timestamp, end: pd.Timestamp | None) -> pd.DataFrame:
+    """Transactions dated in ``[start, end)`` (no end: from ``start`` on)."""
+    later = tx.loc[tx["date"] >= start]
+    return later if end is None else later.loc[later["date"] < end]
 
 
 def next_period_table(
@@ -1020,10 +1024,7 @@ def next_period_check(
     customers["value_score"] = (
         customers["segment"].astype(str).map(model.value_scores()).astype(float)
     )
-    later = tx.loc[tx["date"] >= split]
-    if end_ts is not None:
-        later = later.loc[later["date"] < end_ts]
-    later_revenue = float(later["amount"].sum())
+    later_revenue = float(_period(tx, split, end_ts)["amount"].sum())
     customers = customers.join(next_period_outcomes(tx, rfm.index, start=split, end=end_ts))
     table = next_period_table(customers["segment"], customers, total_revenue=later_revenue)
     customers["score_group"] = score_groups(

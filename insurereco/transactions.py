@@ -12,8 +12,9 @@ quantities, non-positive prices (or amounts), non-product stock codes (postage, 
 manual adjustments; the list is data in ``insurereco/rules/segments.yml``) and exact
 duplicates, and returns a log of how many
 rows each step removed and why. With ``before=`` it cleans the log as it was known on
-that date, so that a backtest's early period is not cleaned with later cancellations. Steps whose column is absent (CDNOW has no stock code)
-remove nothing, so the same pipeline reads UCI Online Retail and CDNOW.
+that date, so that a backtest's early period is not cleaned with later cancellations.
+Steps whose column is absent (CDNOW has no stock code) remove nothing, so the same
+pipeline reads UCI Online Retail and CDNOW.
 """
 
 from __future__ import annotations

@@ -257,6 +257,7 @@ def test_product_values_choose_the_most_actionable_offer(monkeypatch):
     # 0.05 x 400 = 20 > 10 pays; 0.05 x 100 = 5 does not
     assert params.worth_contacting([0.05, 0.05], ["A", "B"]).tolist() == [False, True]
     assert params.worth_contacting([0.05, 0.11]).tolist() == [False, True]  # value_per_sale
+    assert params.pays([10.0, 10.01]).tolist() == [False, True]  # strictly above the cost
     proba = pd.DataFrame({"A": [0.6, 0.9], "B": [0.3, 0.1]}, index=["c1", "c2"])
     # c1: 0.6 x 100 = 60 < 0.3 x 400 = 120, offer B; c2: 90 > 40, offer A
     offers = best_offers(proba, parameters=params)

@@ -267,7 +267,7 @@ def price_offers(
     table["acceptance"] = np.minimum(table["probability"] * scale, 1.0)
     table["expected_value"] = table["acceptance"] * economics.value_of(table["product"])
     table["expected_profit"] = table["expected_value"] - economics.cost_per_contact
-    eligible = first & economics.worth_contacting(table["acceptance"], table["product"])
+    eligible = first & economics.pays(table["expected_value"])
     table["action"] = np.where(eligible, ACTION_CONTACT, ACTION_SKIP)
     return scale
 
